@@ -96,8 +96,9 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             identity = self.issuer.verify(token)
         except AuthError as exc:
+            # the client's connect_error gets {message, data: {code}}
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthorized", "message": str(exc)}) from None
+                str(exc), {"code": "unauthorized"}) from None
         s = self.settings
         self.connections[sid] = Connection(
             sid, str(identity.user_id), identity.display_name,
