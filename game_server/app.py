@@ -110,7 +110,8 @@ async def _services(app: web.Application, settings: Settings,
                     sio: socketio.AsyncServer) -> AsyncIterator[None]:
     urls = app[URLS]
     node_id = settings.node_id or secrets.token_hex(4)
-    redis = aioredis.Redis.from_url(urls["redis"])
+    redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        urls["redis"], max_connections=settings.redis_max_connections, timeout=5))
     pool = await open_pool(urls["database"])
     tasks: list[asyncio.Task[object]] = []
     try:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("DATABASE_URL", "STUDYVERSE_DATABASE_URL"),
         description="external PostgreSQL; unset = embedded pgserver under data_dir",
     )
+    redis_max_connections: int = Field(
+        64, ge=4, le=10000, description="Redis pool size; callers wait (5 s) when all are busy"
+    )
     redis_prefix: str = Field("sv:", max_length=64, description="prefix of every Redis key")
     node_id: str | None = Field(None, description="this node's id; unset = random per process")
     migrations_dir: Path = Field(REPO_ROOT / "migrations", description="numbered *.sql files")

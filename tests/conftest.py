@@ -124,7 +124,8 @@ def redis_prefix() -> str:
 
 @pytest.fixture
 async def redis(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=32, timeout=5))
     try:
         yield client
     finally:

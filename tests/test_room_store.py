@@ -1,0 +1,123 @@
+"""RoomStore and its Lua scripts against real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from rooms.keys import KeySpace
+from rooms.store import RoomFull, RoomMeta, RoomNotFound, RoomStore
+
+ROOM = "5f8e3c1e-0000-4000-8000-000000000001"
+
+
+def make_store(redis: aioredis.Redis, prefix: str, window_ms: int = 60_000) -> RoomStore:
+    return RoomStore(redis, KeySpace(prefix), resume_window_ms=window_ms, spectators_max=3)
+
+
+async def live_room(store: RoomStore, capacity: int) -> None:
+    await store.ensure_room(RoomMeta(ROOM, "R", capacity, "owner", "CODE2345", 1))
+
+
+async def join(store: RoomStore, user: str, sid: str, now_ms: int = 1000,
+               token: str | None = None):  # type: ignore[no-untyped-def]
+    return await store.join_member(ROOM, user_id=user, display_name=user.upper(), sid=sid,
+                                   node_id="n1", now_ms=now_ms, resume_token=token)
+
+
+async def test_keys_share_the_room_hash_tag() -> None:
+    keys = KeySpace("sv:").room(ROOM)
+    assert all(f"{{{ROOM}}}" in k and k.startswith("sv:") for k in keys.all())
+
+
+async def test_unknown_room(redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    with pytest.raises(RoomNotFound):
+        await join(store, "u1", "s1")
+    with pytest.raises(RoomNotFound):
+        await store.join_spectator(ROOM, sid="s", user_id="u", display_name="U", node_id="n")
+
+
+async def test_200_concurrent_joins_fill_exactly_capacity(redis: aioredis.Redis,
+                                                          redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 25)
+    results = await asyncio.gather(*(join(store, f"u{i}", f"s{i}") for i in range(200)),
+                                   return_exceptions=True)
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(ok) == 25 and len(refused) == 175, {type(r) for r in refused}
+    assert all(isinstance(r, RoomFull) for r in refused), {repr(r) for r in refused}
+    assert sorted(r.member.slot for r in ok) == list(range(25))
+    members = await store.members(ROOM)
+    assert [m.slot for m in members] == list(range(25))
+    assert len({m.user_id for m in members}) == 25
+
+
+async def test_same_user_keeps_one_slot(redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 3)
+    first = await join(store, "ann", "s1")
+    again = await join(store, "ann", "s2")
+    assert (first.kind, again.kind) == ("joined", "rejoined")
+    assert again.member.slot == first.member.slot and again.replaced_sid == "s1"
+    # the replaced socket's leave or drop must not touch the slot now held by s2
+    assert await store.leave_member(ROOM, user_id="ann", sid="s1", now_ms=2000,
+                                    keep_slot=False) is None
+    assert (await store.members(ROOM))[0].sid == "s2"
+
+
+async def test_drop_resume_and_expiry(redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix, window_ms=60_000)
+    await live_room(store, 2)
+    ann = await join(store, "ann", "s1", now_ms=1_000)
+    dropped = await store.leave_member(ROOM, user_id="ann", sid="s1", now_ms=2_000,
+                                       keep_slot=True)
+    assert dropped is not None and dropped.connected
+    assert not (await store.members(ROOM))[0].connected
+    # a second drop of the same socket is a no-op
+    assert await store.leave_member(ROOM, user_id="ann", sid="s1", now_ms=2_500,
+                                    keep_slot=True) is None
+    # resume with the token inside the window: same slot, kind resumed, token rotated
+    back = await join(store, "ann", "s3", now_ms=61_999, token=ann.member.resume_token)
+    assert back.kind == "resumed" and back.member.slot == ann.member.slot
+    assert back.replaced_sid is None and back.member.resume_token != ann.member.resume_token
+    # drop again and let the window pass: the slot is freed by a sweep ...
+    await store.leave_member(ROOM, user_id="ann", sid="s3", now_ms=70_000, keep_slot=True)
+    assert await store.sweep(ROOM, 129_999) == []
+    evicted = await store.sweep(ROOM, 130_000)
+    assert [m.user_id for m in evicted] == ["ann"] and await store.members(ROOM) == []
+    # ... or lazily by the next join when no sweep ran
+    await join(store, "bob", "s4", now_ms=200_000)
+    await store.leave_member(ROOM, user_id="bob", sid="s4", now_ms=200_000, keep_slot=True)
+    await join(store, "cat", "s5", now_ms=200_001)
+    late = await join(store, "dan", "s6", now_ms=260_000)
+    assert [m.user_id for m in late.evicted] == ["bob"]
+    assert {m.user_id for m in await store.members(ROOM)} == {"cat", "dan"}
+
+
+async def test_stale_token_rejoins_without_resuming(redis: aioredis.Redis,
+                                                    redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 2)
+    first = await join(store, "ann", "s1")
+    await store.leave_member(ROOM, user_id="ann", sid="s1", now_ms=1_500, keep_slot=True)
+    again = await join(store, "ann", "s2", now_ms=2_000, token="wrong-token")
+    assert again.kind == "rejoined" and again.member.slot == first.member.slot
+
+
+async def test_spectators_are_capped(redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 2)
+    for i in range(3):
+        await store.join_spectator(ROOM, sid=f"w{i}", user_id=f"u{i}", display_name="W",
+                                   node_id="n")
+    with pytest.raises(RoomFull):
+        await store.join_spectator(ROOM, sid="w9", user_id="u9", display_name="W",
+                                   node_id="n")
+    await store.join_spectator(ROOM, sid="w0", user_id="u0", display_name="W", node_id="n")
+    assert await store.leave_spectator(ROOM, "w1")
+    meta, members, spectators = await store.snapshot(ROOM)
+    assert meta["capacity"] == "2" and members == [] and spectators == 2
