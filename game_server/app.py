@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app)
     app.cleanup_ctx.append(lambda a: _engines(a, settings))
     app.cleanup_ctx.append(lambda a: _services(a, settings, sio))
+    app.on_shutdown.append(_disconnect_clients)
     add_routes(app)
     _serve_client(app, settings.web_client_dir)
     return app
@@ -147,7 +148,6 @@ async def _services(app: web.Application, settings: Settings,
                  asyncio.create_task(sweeper.run(), name="drop-sweeper")]
         logger.info("node started", extra={"node_id": node_id})
         yield
-        await namespace.disconnect_all()
     finally:
         for task in reversed(tasks):
             await cancel(task)
@@ -157,6 +157,14 @@ async def _services(app: web.Application, settings: Settings,
             await cancel(listener)
         await redis.aclose()
         await close_pool(pool)
+
+
+async def _disconnect_clients(app: web.Application) -> None:
+    """First shutdown step: close every socket, so aiohttp's graceful wait does not sit
+    on open websockets (members keep their slots for the resume window)."""
+    deps = app.get(DEPS)
+    if deps is not None:
+        await deps.namespace.disconnect_all()
 
 
 def _serve_client(app: web.Application, directory: Path) -> None:

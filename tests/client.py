@@ -89,4 +89,7 @@ class SioClient:
 
     async def close(self) -> None:
         if self.sio.connected:
-            await self.sio.disconnect()
+            try:
+                await asyncio.wait_for(self.sio.disconnect(), 5)
+            except TimeoutError:
+                pass

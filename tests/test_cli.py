@@ -1,0 +1,88 @@
+"""The README run command: `studyverse serve` with embedded engines, then a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.client import Api, SioClient
+
+BIN = Path(sys.executable).parent / "studyverse"
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "DATABASE_URL", "PORT") and not k.startswith("STUDYVERSE_")}
+    return env
+
+
+async def read_until(stream: asyncio.StreamReader, pattern: str, timeout: float) -> str:
+    seen = ""
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError(f"process ended before {pattern!r}; output:\n{seen}")
+            seen += line
+            match = re.search(pattern, line)
+            if match:
+                return match.group(1) if match.groups() else line
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def test_migrate_then_serve_and_stop_cleanly() -> None:
+    with tempfile.TemporaryDirectory(prefix="sv-cli-") as tmp:
+        data = Path(tmp)
+        migrate = subprocess.run([str(BIN), "migrate", "--data-dir", str(data)], env=clean_env(),
+                                 capture_output=True, text=True, timeout=120)
+        assert migrate.returncode == 0, migrate.stderr
+        assert "applied 1 migration(s): [1]" in migrate.stdout
+        assert not postmaster_running(data / "pg")
+
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN), "serve", "--port", "0", "--data-dir", str(data), env=clean_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        try:
+            base = await read_until(proc.stdout, r"serving on (http://\S+)", 60)
+            assert postmaster_running(data / "pg") and (data / "redis" / "redis.sock").exists()
+            api = Api(base)
+            client = SioClient()
+            try:
+                status, ready = await api.call("GET", "/readyz")
+                assert status == 200, ready
+                token, _ = await api.guest("Cli")
+                room_id = await api.room(token)
+                await client.connect(base, token)
+                assert (await client.call("room_join", {"room_id": room_id}))["ok"]
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(client.disconnected.wait(), 15)
+            finally:
+                await client.close()
+                await api.close()
+            await read_until(proc.stdout, r"(studyverse: stopped)", 30)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert not postmaster_running(data / "pg")
+        assert not (data / "redis" / "redis.sock").exists()
+        assert (data / "jwt_secret").stat().st_mode & 0o077 == 0
