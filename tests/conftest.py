@@ -24,7 +24,6 @@ from aiohttp import web
 from game_server.config import REPO_ROOT, Settings
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 from game_server.migrate import apply_migrations
-
 from tests.client import Api, SioClient
 
 SERVICE_FIXTURES = {"redis_url", "pg_admin_url", "database_url", "server", "api", "redis"}

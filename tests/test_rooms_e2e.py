@@ -92,7 +92,8 @@ async def test_concurrent_joins_respect_capacity_and_unique_slots(
     tokens = [t for t, _ in await asyncio.gather(*(api.guest(f"U{i}") for i in range(50)))]
     clients = [SioClient() for _ in tokens]
     sio_clients.extend(clients)
-    await asyncio.gather(*(c.connect(server.base_url, t) for c, t in zip(clients, tokens)))
+    await asyncio.gather(*(c.connect(server.base_url, t)
+                           for c, t in zip(clients, tokens, strict=True)))
     acks = await asyncio.gather(*(c.call("room_join", {"room_id": room_id}, timeout=15)
                                   for c in clients))
     admitted = [a for a in acks if a["ok"]]
