@@ -1,0 +1,159 @@
+"""Processes for benchmarks: a server subprocess pinned to a core, and /proc figures.
+
+``ServerProcess`` starts a server command in its own session, waits for ``/healthz``, pins
+every thread to the given CPUs (children it starts afterwards inherit that), and always
+stops: SIGTERM, then SIGKILL after a grace period, then any embedded engine still running
+under its data directory (pgserver's postmaster is re-parented away from the server, so
+killing the server alone can leave it behind). Only processes whose command line names
+this run's private data directory are touched. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of ``pid`` to ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _terminate(pid: int, grace_s: float) -> None:
+    """SIGTERM ``pid`` (not a child of ours: a child would linger as a zombie), SIGKILL it if
+    still alive after ``grace_s`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def processes_under(directory: Path) -> list[int]:
+    """Pids (not ours) whose command line mentions ``directory``."""
+    needle = str(directory).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+class ServerProcess:
+    """A server subprocess on ``127.0.0.1:port``; use as a context manager."""
+
+    def __init__(self, argv: list[str], *, port: int, data_dir: Path, log_path: Path,
+                 cpus: set[int] | None, env: dict[str, str] | None = None) -> None:
+        self.argv, self.port, self.data_dir = argv, port, data_dir
+        self.log_path, self.cpus, self.env = log_path, cpus, env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start, wait until ``/healthz`` answers 200, pin. Raises RuntimeError (with the
+        log's tail) if the process exits or does not answer in time."""
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy after {timeout_s:.0f} s:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.2)
+        if self.cpus:
+            pin(self.proc.pid, self.cpus)
+
+    def log_tail(self, lines: int = 15) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        """Stop the server and any engine left under its data directory (idempotent)."""
+        if self.proc is not None and self.proc.poll() is None:
+            # our child: wait() reaps it (kill(pid, 0) would see the zombie as alive)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        pg_pid = self.data_dir / "pg" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pg_pid.read_text().split()[0])
+            if str(self.data_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                _terminate(pid, 10.0)
+        for pid in processes_under(self.data_dir):
+            _terminate(pid, 5.0)
+
+    def __enter__(self) -> ServerProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,215 @@
+"""Relay benchmark: N lean clients in rooms streaming a real recording, one row per N.
+
+``python -m loadtests.relay_bench --clients 100,200,300 --seconds 20 [--room-size 5]
+[--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive]``
+
+For each N: a fresh server subprocess (``studyverse serve`` with embedded Redis/Postgres
+under a temporary directory, or ``REDIS_URL``/``DATABASE_URL`` from the environment; with
+``--naive`` the per-frame relay of ``loadtests.naive_relay``) pinned to ``--server-cpu``;
+N guests in N / room-size rooms; W worker processes pinned to ``--bots-cpu`` connect them
+(``loadtests.bench_worker``), stream at ``--fps`` for a warm-up and then ``--seconds``
+measured, and report. Columns:
+
+- expected: frames sent in the window x (members of the room - 1)
+- delivered: window frames that, or a newer frame of the same sender, reached the recipient
+  within 2 s after the window (latest-value-wins, so supersession is not loss)
+- recv/s: distinct frames a recipient got per sender per second (30 = none superseded)
+- p50/p99: end-to-end latency in ms, capture (sender's monotonic clock) to receipt
+- srv CPU: server process CPU over the window, % of one core (utime + stime, /proc)
+- srv RSS: server resident memory at the end of the window, MiB
+- bot CPU: all workers' CPU, % of one core; near 100 x (bot cores) the bots, not the
+  server, are the limit and latencies include the bots' own queueing
+- drop: clients that failed to join or were disconnected
+
+Each N takes about 15 s + warm-up + seconds. Exits 1 only if no N could run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from loadtests.bench_worker import WorkerSpec, worker_main
+from loadtests.procs import ServerProcess, cpu_seconds, free_port, rss_mb
+from loadtests.stats import LatencyHistogram
+
+GRACE_S = 2.0
+HEADER = (f"{'clients':>7} {'rooms':>5} {'expected':>9} {'delivered':>9} {'deliv%':>7} "
+          f"{'recv/s':>6} {'p50ms':>6} {'p99ms':>6} {'srvCPU%':>7} {'srvRSS':>7} "
+          f"{'botCPU%':>7} {'drop':>4}")
+
+
+async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any],
+                token: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.post(url, json=body, headers=headers) as resp:
+        data = await resp.json(content_type=None)
+        if resp.status != 201:
+            raise RuntimeError(f"POST {url}: HTTP {resp.status} {data}")
+        return dict(data)
+
+
+async def make_rooms(base_url: str, rooms: int, size: int, naive: bool
+                     ) -> list[tuple[str, list[str | None]]]:
+    """``rooms`` rooms of ``size`` guests: (room id, tokens). The naive relay needs neither
+    accounts nor rooms: ids are made up and tokens are None."""
+    if naive:
+        return [(f"naive-{r}", [None] * size) for r in range(rooms)]
+    gate = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession() as http:
+        async def guest(i: int) -> str:
+            async with gate:
+                body = await _post(http, f"{base_url}/api/auth/guest",
+                                   {"display_name": f"bench-{i}"})
+                return str(body["access_token"])
+
+        async def room(r: int) -> tuple[str, list[str | None]]:
+            tokens = await asyncio.gather(*(guest(r * size + i) for i in range(size)))
+            async with gate:
+                body = await _post(http, f"{base_url}/api/rooms",
+                                   {"name": f"bench {r}", "capacity": size}, tokens[0])
+            return str(body["room_id"]), list(tokens)
+
+        return list(await asyncio.gather(*(room(r) for r in range(rooms))))
+
+
+def _server_argv(naive: bool, port: int, data_dir: Path) -> list[str]:
+    if naive:
+        return [sys.executable, "-m", "loadtests.naive_relay", "--port", str(port)]
+    studyverse = Path(sys.executable).with_name("studyverse")
+    return [str(studyverse), "serve", "--port", str(port), "--data-dir", str(data_dir)]
+
+
+def _recv(conn: Any, kind: str, timeout_s: float) -> dict[str, Any]:
+    try:
+        if not conn.poll(timeout_s):
+            raise RuntimeError(f"worker sent no {kind} within {timeout_s:.0f} s")
+        message = conn.recv()
+    except EOFError:
+        raise RuntimeError(f"worker exited before sending {kind}") from None
+    if message[0] != kind:
+        raise RuntimeError(f"worker: {message}")
+    return dict(message[1])
+
+
+def _sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.monotonic()))
+
+
+def run_one(n: int, args: argparse.Namespace) -> str:
+    """Run one N end to end and return its table row. Raises RuntimeError on failure."""
+    rooms_n = n // args.room_size
+    tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
+    port = free_port()
+    server = ServerProcess(_server_argv(args.naive, port, tmp / "data"), port=port,
+                           data_dir=tmp / "data", log_path=tmp / "server.log",
+                           cpus=args.server_cpu)
+    ctx = multiprocessing.get_context("spawn")
+    procs: list[Any] = []
+    try:
+        with server:
+            rooms = asyncio.run(make_rooms(server.base_url, rooms_n, args.room_size,
+                                           args.naive))
+            pipes = []
+            for w in range(args.workers):
+                parent, child = ctx.Pipe()
+                spec = WorkerSpec(w, server.base_url, rooms[w::args.workers], args.recording,
+                                  args.fps, args.bots_cpu, args.naive)
+                proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
+                proc.start()
+                child.close()
+                procs.append(proc)
+                pipes.append(parent)
+            ready = [_recv(p, "ready", 120) for p in pipes]
+            failed = sum(r["failed"] for r in ready)
+            if failed:
+                print(f"  {failed} clients could not join, e.g. {ready[0]['failures'] or ready}",
+                      flush=True)
+            t0 = time.monotonic() + 1.0
+            for p in pipes:
+                p.send(("go", t0, args.warmup, args.seconds, GRACE_S))
+            pids = [server.pid] + [r["pid"] for r in ready]
+            _sleep_until(t0 + args.warmup)
+            w0, cpu0 = time.monotonic(), [cpu_seconds(pid) for pid in pids]
+            _sleep_until(t0 + args.warmup + args.seconds)
+            w1, cpu1 = time.monotonic(), [cpu_seconds(pid) for pid in pids]
+            rss = rss_mb(server.pid)
+            results = [_recv(p, "result", GRACE_S + 60) for p in pipes]
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    span = w1 - w0
+    busy = [(b - a) / span * 100.0 for a, b in zip(cpu0, cpu1, strict=True)]
+    hist = LatencyHistogram()
+    for r in results:
+        hist.merge(LatencyHistogram.from_sparse(r["hist"]))
+    expected = sum(r["expected"] for r in results)
+    delivered = sum(r["delivered"] for r in results)
+    pairs = sum(r["pairs"] for r in results)
+    dropped = failed + sum(r["dropped"] for r in results)
+    recv = sum(r["received"] for r in results) / max(pairs, 1) / args.seconds
+    notes = [f"{k}={v}" for r in results for k, v in r["server_errors"].items()]
+    notes += [f"bot ticks skipped={s}" for s in [sum(r["skipped_ticks"] for r in results)] if s]
+    p50, p99 = hist.percentile(0.5), hist.percentile(0.99)
+    row = (f"{rooms_n * args.room_size:>7} {rooms_n:>5} {expected:>9} {delivered:>9} "
+           f"{100.0 * delivered / max(expected, 1):>6.2f}% {recv:>6.1f} "
+           f"{p50 if p50 is not None else -1:>6.0f} {p99 if p99 is not None else -1:>6.0f} "
+           f"{busy[0]:>7.1f} {rss:>7.1f} {sum(busy[1:]):>7.1f} {dropped:>4}")
+    return row + (f"  ({', '.join(notes)})" if notes else "")
+
+
+def _cpus(text: str) -> set[int] | None:
+    return {int(c) for c in text.split(",")} if text else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="relay_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--clients", default="100,200,300", help="comma-separated N values")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured window, s")
+    p.add_argument("--warmup", type=float, default=3.0, help="streaming before the window, s")
+    p.add_argument("--room-size", type=int, default=5, help="members per room")
+    p.add_argument("--fps", type=float, default=30.0, help="frames/s per client")
+    default_bots = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)) if c != 0)
+    p.add_argument("--server-cpu", type=_cpus, default={0}, help="CPUs for the server")
+    p.add_argument("--bots-cpu", type=_cpus, default=_cpus(default_bots),
+                   help="CPUs for the load workers (default: all but 0)")
+    p.add_argument("--workers", type=int, default=1, help="load worker processes")
+    p.add_argument("--recording", help="recording to stream (default: the Live Link CSV)")
+    p.add_argument("--naive", action="store_true", help="bench loadtests.naive_relay instead")
+    args = p.parse_args(argv)
+    if args.room_size < 2 or args.workers < 1 or args.seconds <= 0 or args.fps <= 0:
+        p.error("--room-size >= 2, --workers >= 1, --seconds and --fps > 0")
+    if args.bots_cpu:
+        os.sched_setaffinity(0, args.bots_cpu)  # keep this process off the server's core
+    target = "naive python-socketio relay" if args.naive else "studyverse serve"
+    print(f"relay_bench: {target}; server CPUs {sorted(args.server_cpu or [])}, bot CPUs "
+          f"{sorted(args.bots_cpu or [])} x {args.workers} worker(s); rooms of "
+          f"{args.room_size} at {args.fps:g} fps; warm-up {args.warmup:g} s, window "
+          f"{args.seconds:g} s", flush=True)
+    print(HEADER, flush=True)
+    ran = 0
+    for n in (int(c) for c in args.clients.split(",")):
+        try:
+            print(run_one(n, args), flush=True)
+            ran += 1
+        except (RuntimeError, OSError, aiohttp.ClientError) as exc:
+            print(f"{n:>7} failed: {exc}", flush=True)
+    return 0 if ran else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
