@@ -11,11 +11,30 @@ Key families (all under ``prefix``):
 | ``room:{<id>}:members`` | hash | rooms.store | slot -> member record (JSON) |
 | ``room:{<id>}:users`` | hash | rooms.store | user_id -> slot |
 | ``room:{<id>}:spectators`` | hash | rooms.store | sid -> spectator record (JSON) |
+
+Game state (owner module rooms.game_store):
+
+- ``room:{<id>}:meta`` fields ``timer``, ``timer_rev``, ``boss``, ``boss_tick``: the timer
+  and boss records (JSON), the timer's revision and the last applied tick id.
+- ``room:{<id>}:lease`` (string, PX ``LEASE_TTL_MS``): ``node_id:fence`` of the node that
+  ticks the room; ``room:{<id>}:fence`` (counter): +1 per lease acquisition.
+- ``room:{<id>}:focus`` (hash, PX ``FOCUS_TTL_MS``): ``f|p:<set t0>:<phase>:<user>`` ->
+  focused / present ms per focus phase.
+- ``timers:due`` (sorted set): room ids scored by their next phase change, epoch ms.
+
+The ``timers:due`` set spans rooms, so the scripts touching it with a room's meta hash
+assume one Redis (not Cluster) -- the deployment this server targets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+LEASE_TTL_MS: Final = 3_000
+"""A room's tick lease: renewed every second, so a dead owner is replaced within 3 s."""
+FOCUS_TTL_MS: Final = 6 * 3_600_000
+"""Per-phase focus accounting outlives any set (4 x 60 min focus + breaks) but not forever."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +45,13 @@ class RoomKeys:
     members: str
     users: str
     spectators: str
+    lease: str
+    fence: str
+    focus: str
 
     def all(self) -> list[str]:
-        return [self.meta, self.members, self.users, self.spectators]
+        return [self.meta, self.members, self.users, self.spectators, self.lease, self.fence,
+                self.focus]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +63,12 @@ class KeySpace:
     def room(self, room_id: str) -> RoomKeys:
         base = f"{self.prefix}room:{{{room_id}}}"
         return RoomKeys(f"{base}:meta", f"{base}:members", f"{base}:users",
-                        f"{base}:spectators")
+                        f"{base}:spectators", f"{base}:lease", f"{base}:fence",
+                        f"{base}:focus")
+
+    def timers_due(self) -> str:
+        """The sorted set of rooms by next timer phase change (epoch ms)."""
+        return f"{self.prefix}timers:due"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this key space."""
