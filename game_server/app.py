@@ -26,14 +26,16 @@ from game_server.auth import TokenIssuer, load_signing_key
 from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
+from game_server.game import GameService
 from game_server.http_api import add_routes, errors_middleware
 from game_server.migrate import apply_migrations
-from game_server.realtime import StudyNamespace
+from game_server.realtime import StudyNamespace, sio_room
 from game_server.relay import FrameRelay
 from game_server.room_repo import RoomRepo
 from game_server.room_service import RoomService
 from game_server.sweeper import DropSweeper
 from game_server.user_repo import UserRepo
+from rooms.game_store import GameStore
 from rooms.keys import KeySpace
 from rooms.store import RoomStore
 
@@ -134,23 +136,37 @@ async def _services(app: web.Application, settings: Settings,
             await namespace.sweep_room(room_id)
 
         sweeper = DropSweeper(sweep_room)
+
+        async def broadcast(room_id: str, event: str, data: object) -> None:
+            await sio.emit(event, data, room=sio_room(room_id))
+
+        game = GameService(GameStore(redis, KeySpace(settings.redis_prefix),
+                                     lease_ttl_ms=settings.lease_ttl_ms),
+                           broadcast, node_id=node_id, timer_rules_=settings.timer(),
+                           boss_rules_=settings.boss())
         namespace = StudyNamespace(settings=settings, issuer=TokenIssuer(
             load_signing_key(settings), settings.access_token_ttl_s), rooms=rooms,
-            relay=relay, sweeper=sweeper, node_id=node_id)
+            relay=relay, sweeper=sweeper, game=game, node_id=node_id)
         sio.register_namespace(namespace)
         # Start the Redis listener now rather than on the first connect (python-socketio's
         # lazy default), so /readyz and cross-node events work from the start.
         sio.manager_initialized = True
         sio.manager.initialize()
         app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, UserRepo(pool),
-                         rooms, relay, sio, namespace)
+                         rooms, relay, sio, namespace, game)
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
-                 asyncio.create_task(sweeper.run(), name="drop-sweeper")]
+                 asyncio.create_task(sweeper.run(), name="drop-sweeper"),
+                 asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
+                 asyncio.create_task(game.run_ticker(), name="room-ticker")]
         logger.info("node started", extra={"node_id": node_id})
         yield
     finally:
         for task in reversed(tasks):
             await cancel(task)
+        deps = app.get(DEPS)
+        if deps is not None:  # hand this node's rooms to another node at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(deps.game.release_all(), 2)
         await sio.shutdown()
         listener = getattr(sio.manager, "thread", None)
         if listener is not None:

@@ -12,9 +12,13 @@ Environment: ``STUDYVERSE_<FIELD>`` for every field, plus the platform aliases `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rooms.rules.boss import BossError, BossRules
+from rooms.rules.timer import TimerRules
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +70,21 @@ class Settings(BaseSettings):
     )
     bad_input_log_interval_s: float = Field(10.0, gt=0, description="min s between logs per sid")
 
+    timer_focus_choices_min: tuple[float, ...] = Field(
+        (15, 25, 45, 60), description="focus lengths timer_start accepts, min; () = any in range"
+    )
+    timer_min_phase_s: float = Field(60.0, gt=0, description="shortest timer phase, s")
+    timer_max_phase_s: float = Field(4 * 3600.0, gt=0, description="longest timer phase, s")
+    timer_max_cycles: int = Field(12, ge=1, le=100, description="most focus phases in a set")
+    lease_ttl_ms: int = Field(
+        3000, ge=1500, le=60000,
+        description="room tick lease, ms; renewed every 1 s, so a dead owner is replaced "
+                    "within this time")
+    boss_rules: dict[str, float] = Field(
+        default_factory=dict,
+        description="overrides of rooms.rules.boss.BossRules fields (JSON), e.g. "
+                    '{"hp_per_focus_s": 0.5}')
+
     shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")
     log_level: str = Field("INFO", description="root log level")
 
@@ -75,4 +94,23 @@ class Settings(BaseSettings):
             raise ValueError("room_capacity_default exceeds room_capacity_max")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("jwt_secret must be at least 32 bytes (256 bits)")
+        if self.timer_min_phase_s > self.timer_max_phase_s:
+            raise ValueError("timer_min_phase_s exceeds timer_max_phase_s")
+        try:
+            self.boss()
+        except (TypeError, BossError) as exc:
+            raise ValueError(f"boss_rules: {exc}") from None
         return self
+
+    def boss(self) -> BossRules:
+        """The boss rules: defaults of rooms.rules.boss with ``boss_rules`` overrides."""
+        ints = {"member_cap", "combo_step_ms", "kill_xp_per_level"}
+        overrides: dict[str, Any] = {k: int(v) if k in ints else v
+                                     for k, v in self.boss_rules.items()}
+        return BossRules(**overrides)
+
+    def timer(self) -> TimerRules:
+        """Bounds on timer plans (phase lengths, cycles)."""
+        return TimerRules(min_phase_ms=round(self.timer_min_phase_s * 1000),
+                          max_phase_ms=round(self.timer_max_phase_s * 1000),
+                          max_cycles=self.timer_max_cycles)

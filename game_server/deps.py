@@ -11,6 +11,7 @@ from aiohttp import web
 
 from game_server.auth import TokenIssuer
 from game_server.config import Settings
+from game_server.game import GameService
 from game_server.realtime import StudyNamespace
 from game_server.relay import FrameRelay
 from game_server.room_service import RoomService
@@ -29,6 +30,7 @@ class Deps:
     relay: FrameRelay
     sio: socketio.AsyncServer
     namespace: StudyNamespace
+    game: GameService
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import socketio
@@ -23,11 +23,13 @@ from pydantic import BaseModel, ValidationError
 from avatars.frame import check_frame
 from game_server.auth import AuthError, TokenIssuer
 from game_server.config import Settings
+from game_server.game import GameService
 from game_server.limits import TokenBucket, ViolationScore
 from game_server.relay import FrameRelay
 from game_server.room_service import RoomService
-from game_server.schemas import Empty, RoomJoin, TimeSync
+from game_server.schemas import Empty, RoomJoin, TimerStart, TimeSync
 from game_server.sweeper import DropSweeper
+from rooms.rules.timer import MS_PER_MINUTE, TimerError, TimerPlan
 from rooms.store import Member, RoomError
 
 logger = logging.getLogger(__name__)
@@ -79,8 +81,10 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Event handlers of one node; state beyond this node lives in Redis."""
 
     def __init__(self, *, settings: Settings, issuer: TokenIssuer, rooms: RoomService,
-                 relay: FrameRelay, sweeper: DropSweeper, node_id: str) -> None:
+                 relay: FrameRelay, sweeper: DropSweeper, game: GameService,
+                 node_id: str) -> None:
         super().__init__("/")
+        self.game = game
         self.settings = settings
         self.issuer = issuer
         self.rooms = rooms
@@ -162,6 +166,55 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return ok()
         return await self._command(sid, data, Empty, run)
 
+    # -- timer (room owner only) -----------------------------------------------------------
+    async def on_timer_start(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def run(conn: Connection, p: TimerStart) -> dict[str, Any]:
+            choices = self.settings.timer_focus_choices_min
+            if choices and p.focus_min not in choices:
+                raise CommandError("bad_request", "focus_min must be one of "
+                                   + ", ".join(f"{c:g}" for c in choices))
+            focus, short, long_ = (round(m * MS_PER_MINUTE) for m in
+                                   (p.focus_min, p.break_min, p.long_break_min))
+            try:
+                plan = TimerPlan(focus, short, long_, p.cycles)
+            except TimerError as exc:
+                raise CommandError(exc.code, str(exc)) from None
+            return ok(timer=await self.game.timer_command(self._room_of(conn), conn.user_id,
+                                                          "start", plan))
+        return await self._command(sid, data, TimerStart, run)
+
+    async def on_timer_pause(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._timer(sid, data, "pause")
+
+    async def on_timer_resume(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._timer(sid, data, "resume")
+
+    async def on_timer_skip(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._timer(sid, data, "skip")
+
+    async def on_timer_stop(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._timer(sid, data, "stop")
+
+    async def _timer(self, sid: str, data: Any,
+                     action: Literal["pause", "resume", "skip", "stop"]) -> dict[str, Any]:
+        async def run(conn: Connection, p: Empty) -> dict[str, Any]:
+            return ok(timer=await self.game.timer_command(self._room_of(conn), conn.user_id,
+                                                          action))
+        return await self._command(sid, data, Empty, run)
+
+    @staticmethod
+    def _room_of(conn: Connection) -> str:
+        if conn.room_id is None:
+            raise CommandError("conflict", "join a room first")
+        return conn.room_id
+
+    async def _state(self, room_id: str) -> dict[str, Any]:
+        """RoomState with the game's timer and boss."""
+        state = await self.rooms.state(room_id, now_ms())
+        view = await self.game.room_view(room_id)
+        state["timer"], state["boss"] = view.timer, view.boss
+        return state
+
     async def _join(self, conn: Connection, p: RoomJoin) -> dict[str, Any]:
         room_id = str(p.room_id)
         if conn.room_id is not None:
@@ -173,7 +226,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             conn.room_id, conn.slot = room_id, None
             await self.enter_room(conn.sid, sio_room(room_id))
             self.relay.add_recipient(room_id, conn.sid, None)
-            state = await self.rooms.state(room_id, now_ms())
+            state = await self._state(room_id)
             await self.emit("room_state", state, to=conn.sid)
             return ok(room=state, slot=None, resume_token=None)
 
@@ -184,13 +237,14 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if result.replaced_sid is not None:  # same user, another live socket: take over
             await self._kick_replaced(room_id, result.replaced_sid)
         conn.room_id, conn.slot = room_id, member.slot
+        self.game.member_arrived(room_id)
         await self.enter_room(conn.sid, sio_room(room_id))
         self.relay.add_recipient(room_id, conn.sid, member.slot)
         for gone in result.evicted:
             await self._announce_left(room_id, gone)
         await self.emit("member_joined", _member_event(member), room=sio_room(room_id),
                         skip_sid=conn.sid)
-        state = await self.rooms.state(room_id, now_ms())
+        state = await self._state(room_id)
         await self.emit("room_state", state, to=conn.sid)
         logger.info("member joined", extra={"room_id": room_id, "slot": member.slot,
                                             "sid": conn.sid, "join_kind": result.kind})
@@ -201,6 +255,8 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         old = self.connections.get(old_sid)
         if old is not None:  # on this node: detach before the disconnect handler runs
             self.relay.remove_recipient(room_id, old_sid)
+            if old.slot is not None:
+                self.game.member_departed(room_id)
             old.room_id = old.slot = None
         await self.emit("error", {"code": "conflict",
                                   "message": "you joined this room from another connection"},
@@ -217,6 +273,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if slot is None:
             await self.rooms.store.leave_spectator(room_id, conn.sid)
             return
+        self.game.member_departed(room_id)
         before = await self.rooms.store.leave_member(
             room_id, user_id=conn.user_id, sid=conn.sid, now_ms=now_ms(), keep_slot=keep_slot)
         if before is None:

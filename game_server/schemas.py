@@ -41,6 +41,16 @@ class RoomJoin(Inbound):
     room_id: uuid.UUID
     role: Literal["member", "spectator"] = "member"
     resume_token: str | None = Field(None, max_length=64)
+    paper_mode: bool = False  # looking down at paper counts as focused
+
+
+class TimerStart(Inbound):
+    """``timer_start``: phase lengths in minutes (fractions allowed where config permits)."""
+
+    focus_min: float = Field(25, gt=0, le=24 * 60)
+    break_min: float = Field(5, gt=0, le=24 * 60)
+    long_break_min: float = Field(15, gt=0, le=24 * 60)
+    cycles: int = Field(4, ge=1, le=100)
 
 
 class Empty(Inbound):
