@@ -28,6 +28,7 @@ from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 from game_server.game import GameService
 from game_server.http_api import add_routes, errors_middleware
+from game_server.interruption_repo import InterruptionRepo, InterruptionWriter
 from game_server.migrate import apply_migrations
 from game_server.realtime import StudyNamespace, sio_room
 from game_server.relay import FrameRelay
@@ -144,9 +145,11 @@ async def _services(app: web.Application, settings: Settings,
                                      lease_ttl_ms=settings.lease_ttl_ms),
                            broadcast, node_id=node_id, timer_rules_=settings.timer(),
                            boss_rules_=settings.boss())
+        interruptions = InterruptionWriter(InterruptionRepo(pool))
         namespace = StudyNamespace(settings=settings, issuer=TokenIssuer(
             load_signing_key(settings), settings.access_token_ttl_s), rooms=rooms,
-            relay=relay, sweeper=sweeper, game=game, node_id=node_id)
+            relay=relay, sweeper=sweeper, game=game, interruptions=interruptions,
+            node_id=node_id)
         sio.register_namespace(namespace)
         # Start the Redis listener now rather than on the first connect (python-socketio's
         # lazy default), so /readyz and cross-node events work from the start.
@@ -157,7 +160,9 @@ async def _services(app: web.Application, settings: Settings,
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
                  asyncio.create_task(sweeper.run(), name="drop-sweeper"),
                  asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
-                 asyncio.create_task(game.run_ticker(), name="room-ticker")]
+                 asyncio.create_task(game.run_ticker(), name="room-ticker"),
+                 asyncio.create_task(namespace.run_attention_poll(), name="attention-poll"),
+                 asyncio.create_task(interruptions.run(), name="interruption-writer")]
         logger.info("node started", extra={"node_id": node_id})
         yield
     finally:
@@ -167,6 +172,7 @@ async def _services(app: web.Application, settings: Settings,
         if deps is not None:  # hand this node's rooms to another node at once
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(deps.game.release_all(), 2)
+            await deps.namespace.interruptions.drain(timeout_s=2)
         await sio.shutdown()
         listener = getattr(sio.manager, "thread", None)
         if listener is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from avatars.attention import AttentionConfig
 from rooms.rules.boss import BossError, BossRules
 from rooms.rules.timer import TimerRules
 
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
         description="overrides of rooms.rules.boss.BossRules fields (JSON), e.g. "
                     '{"hp_per_focus_s": 0.5}')
 
+    attention: dict[str, float] = Field(
+        default_factory=dict,
+        description="overrides of avatars.attention.AttentionConfig fields (JSON), e.g. "
+                    '{"distracted_after_ms": 15000}')
+    attention_poll_hz: float = Field(
+        4.0, gt=0, le=50, description="checks per second for members sending no frames")
+
     shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")
     log_level: str = Field("INFO", description="root log level")
 
@@ -100,7 +108,18 @@ class Settings(BaseSettings):
             self.boss()
         except (TypeError, BossError) as exc:
             raise ValueError(f"boss_rules: {exc}") from None
+        try:
+            self.attention_config()
+        except TypeError as exc:
+            raise ValueError(f"attention: {exc}") from None
         return self
+
+    def attention_config(self) -> AttentionConfig:
+        """The attention thresholds: avatars.attention defaults with ``attention`` overrides
+        (``*_ms`` fields are whole ms). Raises ValueError or TypeError for bad overrides."""
+        overrides: dict[str, Any] = {k: int(v) if k.endswith("_ms") else v
+                                     for k, v in self.attention.items()}
+        return AttentionConfig(**overrides)
 
     def boss(self) -> BossRules:
         """The boss rules: defaults of rooms.rules.boss with ``boss_rules`` overrides."""

@@ -95,6 +95,16 @@ class GameService:
     def holds_lease(self, room_id: str) -> bool:
         return room_id in self._leases
 
+    async def publish_attention(self, room_id: str, *, slot: int, sid: str, attention: str,
+                                since_ms: int) -> None:
+        """Store a member's new attention state (read by the room tick) and tell the room;
+        nothing happens if ``sid`` no longer holds ``slot``."""
+        if await self.store.set_attention(room_id, slot=slot, sid=sid, attention=attention,
+                                          since_ms=since_ms):
+            await self._broadcast(room_id, "member_state", {
+                "slot": slot, "attention": attention, "since_ms": since_ms,
+                "connected": True})
+
     # -- reads ------------------------------------------------------------------------------
     def view(self, snap: GameSnapshot, at_ms: int) -> GameView:
         """The timer and boss payloads of a snapshot at ``at_ms``."""

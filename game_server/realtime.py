@@ -9,6 +9,7 @@ violation score reaches ``frame_violations_max`` gets an ``error`` and is discon
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -20,10 +21,12 @@ import msgpack
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from avatars.frame import check_frame
+from avatars.attention import AttentionChange, AttentionTracker
+from avatars.frame import FLAG_FACE, check_frame
 from game_server.auth import AuthError, TokenIssuer
 from game_server.config import Settings
 from game_server.game import GameService
+from game_server.interruption_repo import InterruptionRow, InterruptionWriter
 from game_server.limits import TokenBucket, ViolationScore
 from game_server.relay import FrameRelay
 from game_server.room_service import RoomService
@@ -59,6 +62,7 @@ class Connection:
     violations: ViolationScore = field(default_factory=ViolationScore)
     room_id: str | None = None
     slot: int | None = None  # None while not a member (spectator or lobby)
+    tracker: AttentionTracker | None = None  # a member's attention, fed by its frames
     last_error_s: float = 0.0
     last_log_s: float = 0.0
 
@@ -82,9 +86,11 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def __init__(self, *, settings: Settings, issuer: TokenIssuer, rooms: RoomService,
                  relay: FrameRelay, sweeper: DropSweeper, game: GameService,
-                 node_id: str) -> None:
+                 interruptions: InterruptionWriter, node_id: str) -> None:
         super().__init__("/")
         self.game = game
+        self.interruptions = interruptions
+        self.attention_config = settings.attention_config()
         self.settings = settings
         self.issuer = issuer
         self.rooms = rooms
@@ -237,6 +243,8 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if result.replaced_sid is not None:  # same user, another live socket: take over
             await self._kick_replaced(room_id, result.replaced_sid)
         conn.room_id, conn.slot = room_id, member.slot
+        conn.tracker = AttentionTracker(self.attention_config, paper_mode=p.paper_mode,
+                                        now_ms=now_ms())
         self.game.member_arrived(room_id)
         await self.enter_room(conn.sid, sio_room(room_id))
         self.relay.add_recipient(room_id, conn.sid, member.slot)
@@ -257,6 +265,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.relay.remove_recipient(room_id, old_sid)
             if old.slot is not None:
                 self.game.member_departed(room_id)
+                self._close_tracker(old)
             old.room_id = old.slot = None
         await self.emit("error", {"code": "conflict",
                                   "message": "you joined this room from another connection"},
@@ -274,6 +283,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.rooms.store.leave_spectator(room_id, conn.sid)
             return
         self.game.member_departed(room_id)
+        self._close_tracker(conn, room_id)
         before = await self.rooms.store.leave_member(
             room_id, user_id=conn.user_id, sid=conn.sid, now_ms=now_ms(), keep_slot=keep_slot)
         if before is None:
@@ -313,8 +323,59 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not conn.frames.take(time.monotonic()):
             await self._violation(conn, "rate")
             return
-        assert conn.room_id is not None
-        self.relay.offer(conn.room_id, conn.slot, data)
+        room_id = conn.room_id
+        assert room_id is not None and conn.tracker is not None
+        change = conn.tracker.observe(data, now_ms())
+        if change is not None:
+            await self._attention_changed(conn, change)
+        if data[1] & FLAG_FACE:
+            self.relay.offer(room_id, conn.slot, data)
+        else:  # face lost: the avatar freezes on its last face
+            self.stats["frames_face_lost"] += 1
+
+    # -- attention ------------------------------------------------------------------------
+    async def _attention_changed(self, conn: Connection, change: AttentionChange) -> None:
+        if conn.room_id is None or conn.slot is None:
+            return
+        await self.game.publish_attention(conn.room_id, slot=conn.slot, sid=conn.sid,
+                                          attention=change.attention,
+                                          since_ms=change.since_ms)
+
+    def _record_interruptions(self, conn: Connection, room_id: str | None,
+                              rows: list[Any]) -> None:
+        for it in rows:
+            self.interruptions.submit(InterruptionRow(conn.user_id, room_id, it.kind, "auto",
+                                                      it.started_ms, it.ended_ms))
+
+    def _close_tracker(self, conn: Connection, room_id: str | None = None) -> None:
+        """The member left its slot: end an open distracted stretch and record it."""
+        tracker, conn.tracker = conn.tracker, None
+        if tracker is not None:
+            self._record_interruptions(conn, room_id or conn.room_id,
+                                       tracker.close(now_ms()))
+
+    async def run_attention_poll(self) -> None:
+        """Advance every member's attention without frames (no frames for 5 s = no_face),
+        and record finished interruptions; cancelled on shutdown."""
+        period = 1.0 / self.settings.attention_poll_hz
+        while True:
+            await asyncio.sleep(period)
+            at = now_ms()
+            for conn in list(self.connections.values()):
+                tracker = conn.tracker
+                if tracker is None:
+                    continue
+                try:
+                    change = tracker.poll(at)
+                    if change is not None:
+                        await self._attention_changed(conn, change)
+                    done = tracker.take_interruptions()
+                    if done:
+                        self._record_interruptions(conn, conn.room_id, done)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("attention poll failed", extra={"sid": conn.sid})
 
     async def _violation(self, conn: Connection, reason: str) -> None:
         self.stats[f"frames_dropped_{reason}"] += 1

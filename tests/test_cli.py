@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from game_server.config import REPO_ROOT
 from tests.client import Api, SioClient
 
 BIN = Path(sys.executable).parent / "studyverse"
@@ -53,7 +54,9 @@ async def test_migrate_then_serve_and_stop_cleanly() -> None:
         migrate = subprocess.run([str(BIN), "migrate", "--data-dir", str(data)], env=clean_env(),
                                  capture_output=True, text=True, timeout=120)
         assert migrate.returncode == 0, migrate.stderr
-        assert "applied 1 migration(s): [1]" in migrate.stdout
+        numbers = sorted(int(f.name.split("_")[0])
+                         for f in (REPO_ROOT / "migrations").glob("*.sql"))
+        assert f"applied {len(numbers)} migration(s): {numbers}" in migrate.stdout
         assert not postmaster_running(data / "pg")
 
         proc = await asyncio.create_subprocess_exec(

@@ -9,13 +9,18 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from avatars.blendshapes import SHAPE_INDEX
+from avatars.recordings import face_data_dir, frame_bytes, load_recording
 from game_server.config import Settings
 from game_server.deps import DEPS
 from loadtests.procs import ServerProcess, free_port
@@ -226,3 +231,93 @@ async def test_killed_lease_owner_hands_the_room_over(
         n_before = len(on_b.of("boss"))
         await on_b.wait_for("boss", lambda x: x is not None and
                             len(on_b.of("boss")) > n_before + 1, timeout=5)
+
+
+# -- attention drives the game ------------------------------------------------------------
+
+class Streamer:
+    """Streams a real recording's first seconds (looped) as one member's frames at 30 fps;
+    ``eyes_shut`` forces both eyeBlink scores to 1 (eyes held shut)."""
+
+    def __init__(self, client: SioClient) -> None:
+        rec = load_recording(face_data_dir() / "livelinkface_alex_rom_3.csv")
+        self.frames = [f for f in rec.frames if f.t_ms < 8000]  # a focused stretch
+        self.client, self.pose = client, rec.has_pose
+        self.eyes_shut = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        blink = (SHAPE_INDEX["eyeBlinkLeft"], SHAPE_INDEX["eyeBlinkRight"])
+        for seq in range(100_000):
+            rf = self.frames[seq % len(self.frames)]
+            if self.eyes_shut:
+                scores = list(rf.scores)
+                for i in blink:
+                    scores[i] = 1.0
+                rf = replace(rf, scores=tuple(scores))
+            data = frame_bytes(rf, seq=seq & 0xFFFF, capture_ms=seq * 33, pose_valid=self.pose)
+            await self.client.send("frame", data)
+            await asyncio.sleep(1 / 30)
+
+    def __enter__(self) -> Streamer:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+
+
+async def test_eyes_shut_member_becomes_distracted_and_dps_drops(
+        fast_timer: dict[str, Any], server_settings: dict[str, Any], api: Api,
+        sio_clients: list[SioClient], database_url: str) -> None:
+    server_settings["attention"] = {"calibration_ms": 500, "eyes_closed_after_ms": 500,
+                                    "distracted_after_ms": 2000, "recover_after_ms": 500}
+    node = await start_server(Settings(**server_settings))
+    try:
+        owner, room_id = await owner_room(node.base_url, api, sio_clients)
+        sleeper, ack, sleeper_id = await member(node.base_url, api, sio_clients, room_id,
+                                                "Sleeper")
+        slot = ack["slot"]
+        with Streamer(owner), Streamer(sleeper) as shut:
+            for c in (owner, sleeper):
+                await owner.wait_for("member_state", lambda d, c=c: d["attention"] ==
+                                     "focused" and d["slot"] == (slot if c is sleeper
+                                                                 else 1 - slot))
+            assert (await owner.call("timer_start", {"focus_min": 1}))["ok"]
+            # both focused: 2 members x 1 HP/s
+            await owner.wait_for("boss", lambda b: b is not None and b["dps"] == 2.0,
+                                 timeout=5)
+            shut.eyes_shut = True
+            t_shut = time.monotonic()
+            await owner.wait_for("member_state", lambda d: d["slot"] == slot
+                                 and d["attention"] == "eyes_closed", timeout=5)
+            asleep = await owner.wait_for("member_state", lambda d: d["slot"] == slot
+                                          and d["attention"] == "distracted", timeout=5)
+            took = time.monotonic() - t_shut
+            assert 1.9 <= took <= 3.5, took  # distracted_after_ms = 2 s from eyes closing
+            # one focused member, one distracted: 1 HP/s x (1 - 10 %)
+            boss = await owner.wait_for("boss", lambda b: b is not None and b["dps"] == 0.9,
+                                        timeout=4)
+            assert boss["combo"] == 1.0
+            shut.eyes_shut = False
+            await owner.wait_for("member_state", lambda d: d["slot"] == slot
+                                 and d["attention"] == "focused"
+                                 and d["since_ms"] > asleep["since_ms"], timeout=5)
+            room = await owner.call("room_join", {"room_id": room_id, "role": "member"})
+            assert {m["slot"]: m["attention"] for m in room["room"]["members"]}[slot] \
+                == "focused"
+        # the distracted stretch is stored as an automatic interruption
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with asyncio.timeout(5):
+                while not (rows := await conn.fetch(
+                        "SELECT kind, source, ended_at - started_at AS took FROM interruptions"
+                        " WHERE user_id = $1", uuid.UUID(sleeper_id))):
+                    await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+        assert [(r["kind"], r["source"]) for r in rows] == [("eyes_closed", "auto")]
+        assert 2.0 <= rows[0]["took"].total_seconds() <= 6.0
+    finally:
+        await node.stop()
