@@ -252,35 +252,35 @@ class AttentionTracker:
                 kind, since, cause = _NF, self._still_since, "frozen"
         else:
             self._still, self._still_tail, self._still_since = frame, tail, t
-        if kind != _F:
-            pass
-        elif closed:
-            if self._closed_since < 0:
-                self._closed_since = t
-            if t - self._closed_since > self._blink_max:
-                kind, since, cause = _EC, self._closed_since, "eyes_closed"
-            else:
-                kind = _HOLD
-            if flags & 2 and not self._calibrated:
-                self._calibrate(*_unpack_pose(frame, _POSE_AT), t)
-        else:
-            if self._closed_since >= 0:
-                self._closed_since = -1
-            if flags & 2:
-                yaw, pitch = _unpack_pose(frame, _POSE_AT)
-                if not self._calibrated:
+        if kind == _F:
+            if closed:
+                if self._closed_since < 0:
+                    self._closed_since = t
+                if t - self._closed_since > self._blink_max:
+                    kind, since, cause = _EC, self._closed_since, "eyes_closed"
+                else:
+                    kind = _HOLD
+                if flags & 2 and not self._calibrated:
+                    yaw, pitch = _unpack_pose(frame, _POSE_AT)
                     self._calibrate(yaw, pitch, t)
-                if not self._yaw_lo <= yaw <= self._yaw_hi:
+            else:
+                if self._closed_since >= 0:
+                    self._closed_since = -1
+                if flags & 2:
+                    yaw, pitch = _unpack_pose(frame, _POSE_AT)
+                    if not self._calibrated:
+                        self._calibrate(yaw, pitch, t)
+                    if not self._yaw_lo <= yaw <= self._yaw_hi:
+                        kind, cause = _LA, "looking_away"
+                    elif pitch > self._pitch_hi and not self.paper_mode:
+                        kind, cause = _HD, "head_down"
+                g = self._gaze
+                if kind != _LA and flags & 4 and (
+                    (frame[_OUT_L] > g and frame[_IN_R] > g)
+                    or (frame[_IN_L] > g and frame[_OUT_R] > g)
+                    or (frame[_UP_L] > g and frame[_UP_R] > g)
+                ):
                     kind, cause = _LA, "looking_away"
-                elif pitch > self._pitch_hi and not self.paper_mode:
-                    kind, cause = _HD, "head_down"
-            g = self._gaze
-            if kind != _LA and flags & 4 and (
-                (frame[_OUT_L] > g and frame[_IN_R] > g)
-                or (frame[_IN_L] > g and frame[_OUT_R] > g)
-                or (frame[_UP_L] > g and frame[_UP_R] > g)
-            ):
-                kind, cause = _LA, "looking_away"
         if prev == "idle":
             if kind == _NF:
                 return None
