@@ -214,8 +214,10 @@ class AttentionTracker:
         return self._npitch / 100.0
 
     def observe(self, frame: bytes, now_ms: int) -> AttentionChange | None:
-        """Classify one validated 72-byte frame received at ``now_ms``; the change of the
-        published state this call caused (several in one call collapse into one), or None."""
+        """Classify one validated 72-byte frame (``avatars.frame.check_frame``) received at
+        ``now_ms`` (server ms). Returns the change of the published state this call made, or
+        None; several changes in one call (after a long gap) collapse into one whose
+        ``previous`` is the state before the call (None if it ends where it began)."""
         t = now_ms if now_ms > self._now else self._now
         self._now = t
         n = self._frames = self._frames + 1
@@ -297,7 +299,8 @@ class AttentionTracker:
 
     def poll(self, now_ms: int) -> AttentionChange | None:
         """Advance timers to ``now_ms`` without a frame (call ~4 Hz): publishes thresholds
-        crossed since the last call, and no_face after ``no_face_after_ms`` without frames."""
+        crossed by the held condition, and no_face after ``no_face_after_ms`` without frames
+        (a recovery waits for a frame). Returns the change, as :meth:`observe` does."""
         t = now_ms if now_ms > self._now else self._now
         self._now = t
         if t < self._next_ms and t - self._last_frame < self._nf_after:
@@ -314,8 +317,9 @@ class AttentionTracker:
         return done
 
     def close(self, now_ms: int) -> list[Interruption]:
-        """The member left at ``now_ms``: advance to it, end an open distracted stretch there,
-        return every undrained interruption and go back to "idle"."""
+        """The member left at ``now_ms``: advance to it, end an open distracted stretch there
+        (and an open brow stretch at the last frame), return every undrained interruption,
+        oldest first, and go back to "idle"."""
         t = now_ms if now_ms > self._now else self._now
         self._now = t
         self._advance(t, self._last_frame)
@@ -323,7 +327,9 @@ class AttentionTracker:
             self._end_stretch(t)
         self._stretch = -1
         self._publish("idle", t, "closed")
-        self._closed_since = self._blink_since = self._load_since = -1
+        if self._load_since >= 0:
+            self._end_load(self._last_frame)
+        self._closed_since = self._blink_since = -1
         self._next_ms = _NEVER
         return self.take_interruptions()
 
