@@ -51,6 +51,7 @@ class WorkerSpec:
     fps: float
     cpus: set[int] | None
     naive: bool
+    deflate: bool = False
     connect_concurrency: int = 32
 
 
@@ -109,7 +110,7 @@ async def _join(spec: WorkerSpec, session: aiohttp.ClientSession, m: Member, roo
 
     async with gate:
         client = LeanClient(session, spec.base_url, on_frames=_receiver(m, tally),
-                            on_event=on_event)
+                            on_event=on_event, deflate=spec.deflate)
         try:
             await client.connect({"token": token} if token is not None else None)
             body = {"room_id": room_id} if spec.naive else {"room_id": room_id,

@@ -1,11 +1,13 @@
 """Relay benchmark: N lean clients in rooms streaming a real recording, one row per N.
 
 ``python -m loadtests.relay_bench --clients 100,200,300 --seconds 20 [--room-size 5]
-[--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive]``
+[--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive] [--deflate]``
 
 For each N: a fresh server subprocess (``studyverse serve`` with embedded Redis/Postgres
 under a temporary directory, or ``REDIS_URL``/``DATABASE_URL`` from the environment; with
 ``--naive`` the per-frame relay of ``loadtests.naive_relay``) pinned to ``--server-cpu``;
+with ``--deflate`` the clients offer permessage-deflate as browsers do (the server then
+compresses every message it sends and inflates every one it gets);
 N guests in N / room-size rooms; W worker processes pinned to ``--bots-cpu`` connect them
 (``loadtests.bench_worker``), stream at ``--fps`` for a warm-up and then ``--seconds``
 measured, and report. Columns:
@@ -124,7 +126,7 @@ def run_one(n: int, args: argparse.Namespace) -> str:
             for w in range(args.workers):
                 parent, child = ctx.Pipe()
                 spec = WorkerSpec(w, server.base_url, rooms[w::args.workers], args.recording,
-                                  args.fps, args.bots_cpu, args.naive)
+                                  args.fps, args.bots_cpu, args.naive, args.deflate)
                 proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
                 proc.start()
                 child.close()
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="load worker processes")
     p.add_argument("--recording", help="recording to stream (default: the Live Link CSV)")
     p.add_argument("--naive", action="store_true", help="bench loadtests.naive_relay instead")
+    p.add_argument("--deflate", action="store_true",
+                   help="clients offer permessage-deflate, as browsers do")
     args = p.parse_args(argv)
     if args.room_size < 2 or args.workers < 1 or args.seconds <= 0 or args.fps <= 0:
         p.error("--room-size >= 2, --workers >= 1, --seconds and --fps > 0")

@@ -55,8 +55,10 @@ class LeanClient:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, *,
                  on_frames: Callable[[bytes], None] | None = None,
-                 on_event: Callable[[str, Any], None] | None = None) -> None:
+                 on_event: Callable[[str, Any], None] | None = None,
+                 deflate: bool = False) -> None:
         self.session = session
+        self.deflate = deflate  # offer permessage-deflate, as browsers do
         self.url = engineio_url(base_url)
         self.on_frames = on_frames
         self.on_event = on_event
@@ -73,8 +75,8 @@ class LeanClient:
         """Open the websocket, pass ``auth`` in CONNECT and wait for the answer; returns the
         Socket.IO sid. Raises SocketIOError (refused), TimeoutError, aiohttp.ClientError."""
         async with asyncio.timeout(timeout_s):
-            ws = self._ws = await self.session.ws_connect(self.url, autoping=True,
-                                                          max_msg_size=1 << 20)
+            ws = self._ws = await self.session.ws_connect(
+                self.url, autoping=True, max_msg_size=1 << 20, compress=15 if self.deflate else 0)
             opened = await ws.receive()
             if opened.type != aiohttp.WSMsgType.TEXT or not str(opened.data).startswith("0"):
                 raise SocketIOError(f"expected an Engine.IO open packet, got {opened.data!r}")

@@ -142,7 +142,14 @@ class RunningServer:
     runner: web.AppRunner
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        """Shut the server down; a shutdown that hangs fails the test with every task's
+        stack (it must fit the 30 s kill window, STYLE.md habit 11)."""
+        try:
+            await asyncio.wait_for(self.runner.cleanup(), 30)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=12)
+            raise
 
 
 async def start_server(settings: Settings) -> RunningServer:
