@@ -41,8 +41,11 @@ class DropSweeper:
             due, room_id = self._heap[0]
             delay = due - time.monotonic()
             if delay > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancel that lands as the wait completes, and shutdown would hang here
                 try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 continue
