@@ -130,3 +130,20 @@ async def test_attention_written_only_for_the_holding_sid(redis: aioredis.Redis,
                                          since_ms=2)
     (member,) = await rooms.members(ROOM)
     assert member.attention == "distracted"
+
+
+async def test_a_returning_member_starts_idle(redis: aioredis.Redis, redis_prefix: str) -> None:
+    """Attention is earned by a connection's own frames: a member who drops while focused
+    and comes back is idle (deals no damage) until its new frames say otherwise."""
+    games = await make(redis, redis_prefix)
+    rooms = RoomStore(redis, KeySpace(redis_prefix), resume_window_ms=60_000,
+                      spectators_max=3)
+    first = await rooms.join_member(ROOM, user_id="u1", display_name="U", sid="s1",
+                                    node_id="n", now_ms=1, resume_token=None)
+    await games.set_attention(ROOM, slot=first.member.slot, sid="s1", attention="focused",
+                              since_ms=5)
+    await rooms.leave_member(ROOM, user_id="u1", sid="s1", now_ms=10, keep_slot=True)
+    back = await rooms.join_member(ROOM, user_id="u1", display_name="U", sid="s2",
+                                   node_id="n", now_ms=20,
+                                   resume_token=first.member.resume_token)
+    assert back.kind == "resumed" and back.member.attention == "idle"

@@ -32,6 +32,7 @@ if held then
   rec.connected = 1
   rec.dropped_ms = '0'
   rec.resume_token = ARGV[7]
+  rec.attention = 'idle'  -- a new connection earns its attention from its own frames
   local rec_json = cjson.encode(rec)
   redis.call('HSET', KEYS[2], held, rec_json)
   return reply(tonumber(held), kind, old_sid, rec_json)
