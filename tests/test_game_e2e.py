@@ -321,3 +321,27 @@ async def test_eyes_shut_member_becomes_distracted_and_dps_drops(
         assert 2.0 <= rows[0]["took"].total_seconds() <= 6.0
     finally:
         await node.stop()
+
+
+async def test_focused_member_kills_the_boss_and_a_stronger_one_follows(
+        fast_timer: dict[str, Any], server_settings: dict[str, Any], api: Api,
+        sio_clients: list[SioClient]) -> None:
+    # a weak boss: 0.02 HP per planned focus second -> 1.2 HP for one member's minute
+    server_settings["boss_rules"] = {"hp_per_focus_s": 0.02, "min_respawn_focus_s": 10}
+    server_settings["attention"] = {"calibration_ms": 300}
+    node = await start_server(Settings(**server_settings))
+    try:
+        owner, _ = await owner_room(node.base_url, api, sio_clients)
+        with Streamer(owner):
+            await owner.wait_for("member_state", lambda d: d["attention"] == "focused")
+            assert (await owner.call("timer_start", {"focus_min": 1, "cycles": 1}))["ok"]
+            first = await owner.wait_for("boss", lambda b: b is not None)
+            assert (first["level"], first["max_hp"]) == (1, 2), first  # ceil(1.2)
+            killed = await owner.wait_for("boss_defeated", timeout=6)
+            assert killed["level"] == 1 and killed["xp_bonus"] == 5
+            (user_id, damage), = killed["damage_by_user"].items()
+            assert damage == 1.2
+            nxt = await owner.wait_for("boss", lambda b: b is not None and b["level"] == 2)
+            assert nxt["name"] != first["name"] and nxt["hp"] <= nxt["max_hp"]
+    finally:
+        await node.stop()
