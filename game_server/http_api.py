@@ -1,7 +1,12 @@
-"""HTTP routes: health, readiness, guest auth, rooms.
+"""HTTP routes: health, readiness, guest auth, accounts, rooms.
 
 Errors are JSON ``{"error": {"code", "message"}}`` with the matching status, using the
-same codes as Socket.IO acks.
+same codes as Socket.IO acks. Login and register are rate limited per client IP (and login
+per username too) with shared Redis counters (``rate_limit``); over the limit is 429
+``rate_limited`` with ``Retry-After`` (s). The client IP is the TCP peer
+(``request.remote``): behind a reverse proxy every client would share the proxy's address,
+so set ``trust_forwarded_for`` there (and only there) to read the last ``X-Forwarded-For``
+entry, the one the proxy itself appended.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from game_server.accounts import AccountError, Session
 from game_server.auth import AuthError, Identity
 from game_server.deps import DEPS, Deps
-from game_server.schemas import CreateRoomBody, GuestBody
+from game_server.passwords import PasswordBusy
+from game_server.schemas import CreateRoomBody, GuestBody, LoginBody, RefreshBody, RegisterBody
 from rooms.store import RoomNotFound
 
 logger = logging.getLogger(__name__)
@@ -39,9 +46,10 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.headers = status, code, headers or {}
 
 
 @web.middleware
@@ -49,7 +57,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except HttpError as exc:
-        return error_response(exc.status, exc.code, str(exc))
+        response = error_response(exc.status, exc.code, str(exc))
+        response.headers.update(exc.headers)
+        return response
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/api/"):
             return error_response(exc.status, "not_found" if exc.status == 404
@@ -124,6 +134,78 @@ async def create_guest(request: web.Request) -> web.Response:
                                    "is_guest": user.is_guest}}, 201)
 
 
+def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
+    """The address rate limits count against (see the module docstring)."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.remote or "unknown"
+
+
+async def rate_limit(deps: Deps, scope: str, ident: str, limit: int) -> None:
+    """Count one hit; raises 429 ``rate_limited`` with Retry-After once over ``limit``."""
+    verdict = await deps.limiter.hit(scope, ident, limit)
+    if not verdict.allowed:
+        raise HttpError(429, "rate_limited", "too many attempts; retry later",
+                        {"Retry-After": str(verdict.retry_after_s)})
+
+
+ACCOUNT_STATUS = {"unauthorized": 401, "conflict": 409}
+
+
+async def account_call(call: Awaitable[Session]) -> Session:
+    """Await an AccountService call, mapping its errors to HTTP answers."""
+    try:
+        return await call
+    except AccountError as exc:
+        raise HttpError(ACCOUNT_STATUS.get(exc.code, 400), exc.code, str(exc)) from None
+    except PasswordBusy:
+        raise HttpError(503, "rate_limited", "server busy; retry shortly",
+                        {"Retry-After": "1"}) from None
+
+
+async def register(request: web.Request) -> web.Response:
+    """A new account; with a guest's bearer token, that guest becomes the account."""
+    deps = request.app[DEPS]
+    s = deps.settings
+    await rate_limit(deps, "register_ip", client_ip(request, s.trust_forwarded_for),
+                     s.register_per_ip_per_min)
+    guest = authenticate(request, deps) if "Authorization" in request.headers else None
+    body = await parse(request, RegisterBody)
+    session = await account_call(deps.accounts.register(
+        body.username, body.password, body.display_name, body.timezone, guest))
+    return json_response(session.to_json(), 201)
+
+
+async def login(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    s = deps.settings
+    await rate_limit(deps, "login_ip", client_ip(request, s.trust_forwarded_for),
+                     s.login_per_ip_per_min)
+    body = await parse(request, LoginBody)
+    await rate_limit(deps, "login_user", body.username, s.login_per_username_per_min)
+    session = await account_call(deps.accounts.login(body.username, body.password))
+    return json_response(session.to_json())
+
+
+async def refresh(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    body = await parse(request, RefreshBody)
+    session = await account_call(deps.accounts.refresh(body.refresh_token))
+    return json_response(session.to_json())
+
+
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the refresh token's family and close the user's sockets on this node."""
+    deps = request.app[DEPS]
+    identity = authenticate(request, deps)
+    body = await parse(request, RefreshBody)
+    await deps.accounts.logout(identity.user_id, body.refresh_token)
+    await deps.disconnect_user(str(identity.user_id))
+    return web.Response(status=204)
+
+
 async def create_room(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     identity = authenticate(request, deps)
@@ -166,5 +248,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/auth/guest", create_guest)
+    app.router.add_post("/api/auth/register", register)
+    app.router.add_post("/api/auth/login", login)
+    app.router.add_post("/api/auth/refresh", refresh)
+    app.router.add_post("/api/auth/logout", logout)
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
