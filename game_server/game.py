@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from game_server.awards import AwardOutbox
+from game_server.progress_repo import PhaseAward
 from rooms.game_store import GameConflict, GameSnapshot, GameStore, Lease
 from rooms.rules import boss as boss_rules
 from rooms.rules import timer as timer_rules
@@ -72,8 +74,10 @@ class GameService:
 
     def __init__(self, store: GameStore, broadcast: Broadcast, *, node_id: str,
                  timer_rules_: TimerRules, boss_rules_: BossRules,
+                 awards: AwardOutbox | None = None,
                  clock_ms: Callable[[], int] = now_ms) -> None:
         self.store = store
+        self.awards = awards
         self._broadcast = broadcast
         self.node_id = node_id
         self.timer_rules = timer_rules_
@@ -148,6 +152,12 @@ class GameService:
             except GameConflict:
                 self.stats["timer_conflicts"] += 1
                 continue
+            before = _timer(snap)
+            if action in ("skip", "stop") and before is not None:
+                ended = timer_rules.view(before, at)
+                if ended.phase == "focus":  # cut short: awarded, not completed
+                    await self._award_phase(room_id, before, ended.index, ended.started_ms, at,
+                                            completed=False)
             payload = timer_rules.to_wire(timer_rules.view(timer, at),
                                           None if timer is None else timer.plan)
             await self._broadcast(room_id, "timer", payload)
@@ -208,18 +218,24 @@ class GameService:
     async def _announce_due(self) -> None:
         at = self._clock_ms()
         for room_id in await self.store.due_rooms(at):
-            if await self.store.claim_due(room_id, at):
+            due = await self.store.claim_due(room_id, at)
+            if due is not None:
                 try:
-                    await self._phase_changed(room_id, at)
+                    await self._phase_changed(room_id, due, at)
                 except RoomError:
                     pass  # the room is gone from Redis: nothing to announce
 
-    async def _phase_changed(self, room_id: str, at: int) -> None:
+    async def _phase_changed(self, room_id: str, due: int, at: int) -> None:
         snap = await self.store.snapshot(room_id)
         timer = _timer(snap)
         if timer is None:
             return
         view = timer_rules.view(timer, at)
+        ended = timer_rules.view(timer, due - 1)
+        for index in range(ended.index, view.index):  # usually one phase; more if late
+            if index % 2 == 0:  # focus phases are the even indices
+                await self._award_phase(room_id, timer, index, ended.started_ms, at,
+                                        completed=True)
         self.stats["phase_changes"] += 1
         logger.info("phase change", extra={"room_id": room_id, "phase": view.phase,
                                            "index": view.index})
@@ -237,6 +253,32 @@ class GameService:
         nxt = timer_rules.next_change_ms(timer, at)
         if nxt is not None:
             await self.store.reschedule(room_id, rev=snap.timer_rev, next_change_ms=nxt)
+
+    async def _award_phase(self, room_id: str, timer: TimerState, index: int,
+                           started_ms: int | None, at: int, *, completed: bool) -> None:
+        """Queue the awards of focus phase ``index`` for every member present in it, from
+        the focus accounting of the room ticks. Called once per phase end cluster-wide
+        (the claimer of the phase change, or the command that cut the phase short)."""
+        if self.awards is None:
+            return
+        totals = await self.store.focus_totals(room_id)
+        key = f":{timer.t0_ms}:{index}:"
+        present = {f.split(":", 3)[3]: ms for f, ms in totals.items()
+                   if f.startswith("p" + key)}
+        if not present:
+            return
+        focused = {f.split(":", 3)[3]: ms for f, ms in totals.items()
+                   if f.startswith("f" + key)}
+        plan = timer.plan
+        started = at - plan.focus_ms if started_ms is None else started_ms
+        planned_s = plan.focus_ms / 1000
+        awards = [PhaseAward(user_id=user, room_id=room_id, set_t0_ms=timer.t0_ms,
+                             phase_index=index, cycles=plan.cycles,
+                             started_ms=min(started, at), ended_ms=at, planned_s=planned_s,
+                             present_s=ms / 1000, focused_s=focused.get(user, 0) / 1000,
+                             group_size=len(present), completed=completed)
+                  for user, ms in sorted(present.items())]
+        await self.awards.enqueue_phases(awards)
 
     # -- room ticks -----------------------------------------------------------------------------
     async def run_ticker(self) -> None:
@@ -293,8 +335,12 @@ class GameService:
                 self._leases.pop(room_id, None)
             return
         if outcome.defeated is not None:
-            await self._broadcast(room_id, "boss_defeated",
-                                  boss_rules.defeated_to_wire(outcome.defeated))
+            kill = outcome.defeated
+            await self._broadcast(room_id, "boss_defeated", boss_rules.defeated_to_wire(kill))
+            if self.awards is not None:
+                await self.awards.enqueue_kill(
+                    room_id=room_id, set_t0_ms=timer.t0_ms, level=kill.level, name=kill.name,
+                    damage_by_user=kill.damage_by_user, xp_bonus=kill.xp_bonus, killed_ms=at)
         if outcome.boss is not None or outcome.defeated is not None:
             await self._broadcast(room_id, "boss", outcome.wire)
 

@@ -129,9 +129,11 @@ class GameStore:
         first = await self._redis.zrange(self._keys.timers_due(), 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
-    async def claim_due(self, room_id: str, now_ms: int) -> bool:
-        """True for exactly one caller per scheduled change that is due at ``now_ms``."""
-        return bool(await self._claim(keys=[self._keys.timers_due()], args=[room_id, now_ms]))
+    async def claim_due(self, room_id: str, now_ms: int) -> int | None:
+        """The due time (epoch ms) for exactly one caller per scheduled change that is due
+        at ``now_ms``; None for everyone else."""
+        due = await self._claim(keys=[self._keys.timers_due()], args=[room_id, now_ms])
+        return None if not due else int(float(due))
 
     async def reschedule(self, room_id: str, *, rev: str, next_change_ms: int) -> bool:
         """After a claim: schedule the next change unless the timer moved past ``rev``."""

@@ -22,6 +22,9 @@ Game state (owner module rooms.game_store):
   focused / present ms per focus phase.
 - ``timers:due`` (sorted set): room ids scored by their next phase change, epoch ms.
 
+Progress (owner module game_server.awards): ``awards`` (stream, consumer group
+``awarders``): awards waiting to be written to Postgres.
+
 The ``timers:due`` set spans rooms, so the scripts touching it with a room's meta hash
 assume one Redis (not Cluster) -- the deployment this server targets.
 """
@@ -65,6 +68,10 @@ class KeySpace:
         return RoomKeys(f"{base}:meta", f"{base}:members", f"{base}:users",
                         f"{base}:spectators", f"{base}:lease", f"{base}:fence",
                         f"{base}:focus")
+
+    def awards_stream(self) -> str:
+        """The stream of progress awards waiting for Postgres."""
+        return f"{self.prefix}awards"
 
     def timers_due(self) -> str:
         """The sorted set of rooms by next timer phase change (epoch ms)."""
