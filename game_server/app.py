@@ -22,22 +22,31 @@ import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 
+from game_server.accounts import AccountService
 from game_server.auth import TokenIssuer, load_signing_key
+from game_server.awards import AwardOutbox
 from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
+from game_server.fastpath import FrameSender, make_server
 from game_server.game import GameService
 from game_server.http_api import add_routes, errors_middleware
 from game_server.interruption_repo import InterruptionRepo, InterruptionWriter
 from game_server.migrate import apply_migrations
-from game_server.realtime import StudyNamespace, sio_room
+from game_server.passwords import PasswordService
+from game_server.progress_repo import ProgressRepo
+from game_server.rate_limit import RateLimiter
+from game_server.realtime import StudyNamespace, sio_room, user_room
 from game_server.relay import FrameRelay
 from game_server.room_repo import RoomRepo
 from game_server.room_service import RoomService
 from game_server.sweeper import DropSweeper
+from game_server.token_repo import RefreshTokenRepo
 from game_server.user_repo import UserRepo
 from rooms.game_store import GameStore
 from rooms.keys import KeySpace
+from rooms.rules.progress import rules_from_overrides
+from rooms.rules.streaks import StreakRules
 from rooms.store import RoomStore
 
 logger = logging.getLogger(__name__)
@@ -78,7 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     # the Redis client and the pool) is registered when those exist.
     manager = socketio.AsyncRedisManager(app[URLS]["redis"],
                                          channel=f"{settings.redis_prefix}socketio")
-    sio = socketio.AsyncServer(
+    sio = make_server(
         client_manager=manager, serializer="msgpack", async_mode="aiohttp",
         transports=["websocket"], cors_allowed_origins="*", async_handlers=False,
         max_http_buffer_size=64 * 1024, ping_interval=20, ping_timeout=20)
@@ -126,10 +135,7 @@ async def _services(app: web.Application, settings: Settings,
                           spectators_max=settings.spectators_max)
         rooms = RoomService(RoomRepo(pool), store)
 
-        async def send_batch(sid: str, payload: bytes) -> None:
-            await sio.emit("frames", payload, to=sid, ignore_queue=True)
-
-        relay = FrameRelay(send_batch, tick_hz=settings.relay_tick_hz)
+        relay = FrameRelay(FrameSender(sio).send, tick_hz=settings.relay_tick_hz)
         namespace: StudyNamespace | None = None
 
         async def sweep_room(room_id: str) -> None:
@@ -141,28 +147,55 @@ async def _services(app: web.Application, settings: Settings,
         async def broadcast(room_id: str, event: str, data: object) -> None:
             await sio.emit(event, data, room=sio_room(room_id))
 
+        async def notify_user(user_id: str, event: str, data: object) -> None:
+            await sio.emit(event, data, room=user_room(user_id))
+
+        progress = ProgressRepo(pool, rules=rules_from_overrides(settings.progress_rules),
+                                streaks=StreakRules())
+        awards = AwardOutbox(redis, KeySpace(settings.redis_prefix), progress, notify_user,
+                             node_id=node_id)
         game = GameService(GameStore(redis, KeySpace(settings.redis_prefix),
                                      lease_ttl_ms=settings.lease_ttl_ms),
                            broadcast, node_id=node_id, timer_rules_=settings.timer(),
-                           boss_rules_=settings.boss())
+                           boss_rules_=settings.boss(), awards=awards)
         interruptions = InterruptionWriter(InterruptionRepo(pool))
         namespace = StudyNamespace(settings=settings, issuer=TokenIssuer(
             load_signing_key(settings), settings.access_token_ttl_s), rooms=rooms,
             relay=relay, sweeper=sweeper, game=game, interruptions=interruptions,
             node_id=node_id)
         sio.register_namespace(namespace)
+        sio.on_frame_fast("/", namespace.take_frame)  # frame events skip generic dispatch
         # Start the Redis listener now rather than on the first connect (python-socketio's
         # lazy default), so /readyz and cross-node events work from the start.
         sio.manager_initialized = True
         sio.manager.initialize()
-        app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, UserRepo(pool),
-                         rooms, relay, sio, namespace, game)
+        users = UserRepo(pool)
+        accounts = AccountService(
+            users, RefreshTokenRepo(pool, settings.refresh_token_ttl_s), PasswordService(
+                time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+                concurrency=settings.password_hash_concurrency,
+                queue_max=settings.password_hash_queue_max), namespace.issuer)
+
+        async def disconnect_user(user_id: str) -> int:
+            """Close this node's sockets of one user (logout)."""
+            assert namespace is not None
+            sids = [sid for sid, c in namespace.connections.items() if c.user_id == user_id]
+            for sid in sids:
+                await namespace.disconnect(sid)
+            return len(sids)
+
+        app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, users,
+                         rooms, relay, sio, namespace, game, accounts=accounts,
+                         limiter=RateLimiter(redis, settings.redis_prefix),
+                         disconnect_user=disconnect_user)
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
                  asyncio.create_task(sweeper.run(), name="drop-sweeper"),
                  asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
                  asyncio.create_task(game.run_ticker(), name="room-ticker"),
                  asyncio.create_task(namespace.run_attention_poll(), name="attention-poll"),
-                 asyncio.create_task(interruptions.run(), name="interruption-writer")]
+                 asyncio.create_task(interruptions.run(), name="interruption-writer"),
+                 asyncio.create_task(awards.run(), name="award-outbox")]
         logger.info("node started", extra={"node_id": node_id})
         yield
     finally:

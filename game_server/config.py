@@ -55,6 +55,25 @@ class Settings(BaseSettings):
         None, description="HS256 key, >= 32 bytes; unset = generated into data_dir/jwt_secret"
     )
     access_token_ttl_s: int = Field(900, ge=30, le=86400, description="access JWT lifetime, s")
+    refresh_token_ttl_s: int = Field(
+        7 * 86400, ge=1, le=90 * 86400, description="refresh token lifetime, s (rotated on use)")
+    argon2_time_cost: int = Field(
+        3, ge=1, le=20, description="argon2id passes (argon2-cffi default, RFC 9106 low-memory)")
+    argon2_memory_kib: int = Field(
+        65536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB (64 MiB)")
+    argon2_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes per hash")
+    password_hash_concurrency: int = Field(
+        2, ge=1, le=64, description="argon2 hashes/verifications running at once (threads)")
+    password_hash_queue_max: int = Field(
+        64, ge=0, le=10000,
+        description="requests waiting for a hash slot before new ones get 503 rate_limited")
+    login_per_ip_per_min: int = Field(10, ge=1, description="login attempts per client IP/min")
+    login_per_username_per_min: int = Field(
+        5, ge=1, description="login attempts per username per minute (any client)")
+    register_per_ip_per_min: int = Field(5, ge=1, description="registrations per client IP/min")
+    trust_forwarded_for: bool = Field(
+        False, description="take the client IP for rate limits from the last X-Forwarded-For "
+                           "entry; only behind exactly one trusted proxy that sets it")
 
     room_capacity_max: int = Field(50, ge=1, le=250, description="largest room a user may create")
     room_capacity_default: int = Field(5, ge=1, le=250, description="capacity when not given")
@@ -86,6 +105,10 @@ class Settings(BaseSettings):
         description="overrides of rooms.rules.boss.BossRules fields (JSON), e.g. "
                     '{"hp_per_focus_s": 0.5}')
 
+    progress_rules: dict[str, float] = Field(
+        default_factory=dict,
+        description="overrides of rooms.rules.progress.ProgressRules fields (JSON), e.g. "
+                    '{"xp_per_focused_min": 0.4}')
     attention: dict[str, float] = Field(
         default_factory=dict,
         description="overrides of avatars.attention.AttentionConfig fields (JSON), e.g. "
@@ -102,6 +125,8 @@ class Settings(BaseSettings):
             raise ValueError("room_capacity_default exceeds room_capacity_max")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("jwt_secret must be at least 32 bytes (256 bits)")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 x argon2_parallelism")
         if self.timer_min_phase_s > self.timer_max_phase_s:
             raise ValueError("timer_min_phase_s exceeds timer_max_phase_s")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -9,9 +10,11 @@ import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 
+from game_server.accounts import AccountService
 from game_server.auth import TokenIssuer
 from game_server.config import Settings
 from game_server.game import GameService
+from game_server.rate_limit import RateLimiter
 from game_server.realtime import StudyNamespace
 from game_server.relay import FrameRelay
 from game_server.room_service import RoomService
@@ -31,6 +34,9 @@ class Deps:
     sio: socketio.AsyncServer
     namespace: StudyNamespace
     game: GameService
+    accounts: AccountService
+    limiter: RateLimiter
+    disconnect_user: Callable[[str], Awaitable[int]]  # closes a user's sockets; returns count
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -45,6 +45,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def user_room(user_id: str) -> str:
+    """The Socket.IO room of every socket of one user (rewards, logout)."""
+    return f"user:{user_id}"
+
+
 def sio_room(room_id: str) -> str:
     """The Socket.IO room carrying a study room's control events (all nodes)."""
     return f"room:{room_id}"
@@ -110,6 +115,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 str(exc), {"code": "unauthorized"}) from None
         s = self.settings
+        await self.enter_room(sid, user_room(str(identity.user_id)))
         self.connections[sid] = Connection(
             sid, str(identity.user_id), identity.display_name,
             frames=TokenBucket(s.frame_rate_max, s.frame_burst),
@@ -307,31 +313,37 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     # -- frames (hot path) -------------------------------------------------------------
     async def on_frame(self, sid: str, data: Any = None) -> None:
+        """``frame`` through python-socketio's normal dispatch (no fast path installed)."""
+        pending = self.take_frame(sid, data)
+        if pending is not None:
+            await pending
+
+    def take_frame(self, sid: str, data: Any = None) -> Awaitable[None] | None:
+        """The ``frame`` handler proper, sync (game_server.fastpath calls it per inbound
+        frame): validate, rate-limit, feed the member's attention tracker and offer the
+        frame to the relay. Returns what is left to await (a violation's error event or an
+        attention change's publish), if anything; the frame is relayed first."""
         conn = self.connections.get(sid)
         if conn is None or conn.slot is None:
             self.stats["frames_dropped_not_member"] += 1
-            return
+            return None
         if isinstance(data, msgpack.ExtType):  # notepack.io encodes Node buffers as ext 0
             data = data.data if data.code == 0 else None
         if not isinstance(data, bytes):
-            await self._violation(conn, "type")
-            return
+            return self._violation(conn, "type")
         reason = check_frame(data)
         if reason is not None:
-            await self._violation(conn, reason)
-            return
+            return self._violation(conn, reason)
         if not conn.frames.take(time.monotonic()):
-            await self._violation(conn, "rate")
-            return
+            return self._violation(conn, "rate")
         room_id = conn.room_id
         assert room_id is not None and conn.tracker is not None
         change = conn.tracker.observe(data, now_ms())
-        if change is not None:
-            await self._attention_changed(conn, change)
         if data[1] & FLAG_FACE:
             self.relay.offer(room_id, conn.slot, data)
         else:  # face lost: the avatar freezes on its last face
             self.stats["frames_face_lost"] += 1
+        return None if change is None else self._attention_changed(conn, change)
 
     # -- attention ------------------------------------------------------------------------
     async def _attention_changed(self, conn: Connection, change: AttentionChange) -> None:
