@@ -194,6 +194,8 @@ async def _services(app: web.Application, settings: Settings,
                  asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
                  asyncio.create_task(game.run_ticker(), name="room-ticker"),
                  asyncio.create_task(namespace.run_attention_poll(), name="attention-poll"),
+                 asyncio.create_task(namespace.run_attention_publisher(),
+                                     name="attention-publisher"),
                  asyncio.create_task(interruptions.run(), name="interruption-writer"),
                  asyncio.create_task(awards.run(), name="award-outbox")]
         logger.info("node started", extra={"node_id": node_id})

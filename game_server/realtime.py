@@ -96,6 +96,9 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.game = game
         self.interruptions = interruptions
         self.attention_config = settings.attention_config()
+        # sid -> (room_id, slot, attention, since_ms) waiting for run_attention_publisher
+        self._attention_pending: dict[str, tuple[str, int, str, int]] = {}
+        self._attention_wake = asyncio.Event()
         self.settings = settings
         self.issuer = issuer
         self.rooms = rooms
@@ -343,15 +346,36 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.relay.offer(room_id, conn.slot, data)
         else:  # face lost: the avatar freezes on its last face
             self.stats["frames_face_lost"] += 1
-        return None if change is None else self._attention_changed(conn, change)
+        if change is not None:
+            self._attention_changed(conn, change)
+        return None
 
     # -- attention ------------------------------------------------------------------------
-    async def _attention_changed(self, conn: Connection, change: AttentionChange) -> None:
+    def _attention_changed(self, conn: Connection, change: AttentionChange) -> None:
+        """Queue the change for the publisher task (sync: the frame path never waits on
+        Redis). Latest wins per connection: only the newest state of a member is written."""
         if conn.room_id is None or conn.slot is None:
             return
-        await self.game.publish_attention(conn.room_id, slot=conn.slot, sid=conn.sid,
-                                          attention=change.attention,
-                                          since_ms=change.since_ms)
+        self._attention_pending[conn.sid] = (conn.room_id, conn.slot, change.attention,
+                                             change.since_ms)
+        self._attention_wake.set()
+
+    async def run_attention_publisher(self) -> None:
+        """Write queued attention changes to Redis and broadcast them; cancelled on
+        shutdown. A failed publish is logged and dropped (the next change supersedes it)."""
+        while True:
+            await self._attention_wake.wait()
+            self._attention_wake.clear()
+            pending, self._attention_pending = self._attention_pending, {}
+            for sid, (room_id, slot, attention, since_ms) in pending.items():
+                try:
+                    await self.game.publish_attention(room_id, slot=slot, sid=sid,
+                                                      attention=attention, since_ms=since_ms)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self.stats["attention_publish_errors"] += 1
+                    logger.exception("attention publish failed", extra={"sid": sid})
 
     def _record_interruptions(self, conn: Connection, room_id: str | None,
                               rows: list[Any]) -> None:
@@ -380,7 +404,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 try:
                     change = tracker.poll(at)
                     if change is not None:
-                        await self._attention_changed(conn, change)
+                        self._attention_changed(conn, change)
                     done = tracker.take_interruptions()
                     if done:
                         self._record_interruptions(conn, conn.room_id, done)
