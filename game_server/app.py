@@ -45,7 +45,6 @@ from game_server.token_repo import RefreshTokenRepo
 from game_server.user_repo import UserRepo
 from rooms.game_store import GameStore
 from rooms.keys import KeySpace
-from rooms.rules.progress import rules_from_overrides
 from rooms.rules.streaks import StreakRules
 from rooms.store import RoomStore
 
@@ -150,7 +149,7 @@ async def _services(app: web.Application, settings: Settings,
         async def notify_user(user_id: str, event: str, data: object) -> None:
             await sio.emit(event, data, room=user_room(user_id))
 
-        progress = ProgressRepo(pool, rules=rules_from_overrides(settings.progress_rules),
+        progress = ProgressRepo(pool, rules=settings.progress(),
                                 streaks=StreakRules())
         awards = AwardOutbox(redis, KeySpace(settings.redis_prefix), progress, notify_user,
                              node_id=node_id)

@@ -11,15 +11,19 @@ Environment: ``STUDYVERSE_<FIELD>`` for every field, plus the platform aliases `
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from avatars.attention import AttentionConfig
-from rooms.rules.boss import BossError, BossRules
+from rooms.rules.boss import BossRules
+from rooms.rules.progress import ProgressRules
 from rooms.rules.timer import TimerRules
+
+_Rules = TypeVar("_Rules")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,32 +133,38 @@ class Settings(BaseSettings):
             raise ValueError("argon2_memory_kib must be at least 8 x argon2_parallelism")
         if self.timer_min_phase_s > self.timer_max_phase_s:
             raise ValueError("timer_min_phase_s exceeds timer_max_phase_s")
-        try:
-            self.boss()
-        except (TypeError, BossError) as exc:
-            raise ValueError(f"boss_rules: {exc}") from None
-        try:
-            self.attention_config()
-        except TypeError as exc:
-            raise ValueError(f"attention: {exc}") from None
+        for field, build in (("boss_rules", self.boss), ("attention", self.attention_config),
+                             ("progress_rules", self.progress)):
+            try:
+                build()
+            except (TypeError, ValueError) as exc:  # BossError, ProgressError are ValueErrors
+                raise ValueError(f"{field}: {exc}") from None
         return self
 
     def attention_config(self) -> AttentionConfig:
-        """The attention thresholds: avatars.attention defaults with ``attention`` overrides
-        (``*_ms`` fields are whole ms). Raises ValueError or TypeError for bad overrides."""
-        overrides: dict[str, Any] = {k: int(v) if k.endswith("_ms") else v
-                                     for k, v in self.attention.items()}
-        return AttentionConfig(**overrides)
+        """The attention thresholds: avatars.attention defaults with ``attention`` overrides.
+        Raises ValueError or TypeError for bad overrides."""
+        return _with_overrides(AttentionConfig, self.attention)
 
     def boss(self) -> BossRules:
         """The boss rules: defaults of rooms.rules.boss with ``boss_rules`` overrides."""
-        ints = {"member_cap", "combo_step_ms", "kill_xp_per_level"}
-        overrides: dict[str, Any] = {k: int(v) if k in ints else v
-                                     for k, v in self.boss_rules.items()}
-        return BossRules(**overrides)
+        return _with_overrides(BossRules, self.boss_rules)
+
+    def progress(self) -> ProgressRules:
+        """The XP, level and garden rules with ``progress_rules`` overrides."""
+        return _with_overrides(ProgressRules, self.progress_rules)
 
     def timer(self) -> TimerRules:
         """Bounds on timer plans (phase lengths, cycles)."""
         return TimerRules(min_phase_ms=round(self.timer_min_phase_s * 1000),
                           max_phase_ms=round(self.timer_max_phase_s * 1000),
                           max_cycles=self.timer_max_cycles)
+
+
+def _with_overrides(cls: type[_Rules], overrides: dict[str, float]) -> _Rules:
+    """``cls()`` with fields replaced from a JSON object of numbers; fields declared ``int``
+    get whole numbers. Raises TypeError for unknown fields, the class's own error (a
+    ValueError) for bad values."""
+    ints = {f.name for f in dataclasses.fields(cls) if f.type in ("int", int)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {k: int(v) if k in ints else v for k, v in overrides.items()}
+    return cls(**values)

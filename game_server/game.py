@@ -96,9 +96,6 @@ class GameService:
         if self._local[room_id] <= 0:
             del self._local[room_id]
 
-    def holds_lease(self, room_id: str) -> bool:
-        return room_id in self._leases
-
     async def publish_attention(self, room_id: str, *, slot: int, sid: str, attention: str,
                                 since_ms: int) -> None:
         """Store a member's new attention state (read by the room tick) and tell the room;

@@ -25,9 +25,6 @@ INSERT INTO interruptions (id, user_id, room_id, kind, source, started_at, ended
                            idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (idempotency_key) DO NOTHING"""
-SELECT_FOR_USER = """
-SELECT kind, source, room_id, started_at, ended_at FROM interruptions
-WHERE user_id = $1 ORDER BY started_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +59,6 @@ class InterruptionRepo:
             INSERT, uuid.uuid4(), uuid.UUID(row.user_id),
             None if row.room_id is None else uuid.UUID(row.room_id), row.kind, row.source,
             _ts(row.started_ms), _ts(row.ended_ms), row.idempotency_key)
-
-    async def for_user(self, user_id: str) -> list[InterruptionRow]:
-        rows = await self._pool.fetch(SELECT_FOR_USER, uuid.UUID(user_id))
-        return [InterruptionRow(user_id, None if r["room_id"] is None else str(r["room_id"]),
-                                r["kind"], r["source"],
-                                int(r["started_at"].timestamp() * 1000),
-                                int(r["ended_at"].timestamp() * 1000)) for r in rows]
 
 
 class InterruptionWriter:

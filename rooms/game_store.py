@@ -24,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from rooms.keys import FOCUS_TTL_MS, LEASE_TTL_MS, KeySpace
-from rooms.store import Member, RoomError, RoomNotFound
+from rooms.store import Member, RoomError, RoomNotFound, text
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -90,13 +90,13 @@ class GameStore:
         if owner is None:
             raise RoomNotFound(f"room {room_id} is not live")
         members = sorted((Member.from_json(r) for r in members_raw), key=lambda m: m.slot)
-        return GameSnapshot(_text(owner), _record(timer), _text(rev or b""), _record(boss),
-                            _text(tick or b""), tuple(members))
+        return GameSnapshot(text(owner), _record(timer), text(rev or b""), _record(boss),
+                            text(tick or b""), tuple(members))
 
     async def focus_totals(self, room_id: str) -> dict[str, int]:
         """The focus hash: ``f|p:<set t0>:<phase index>:<user_id>`` -> ms."""
         raw = await self._redis.hgetall(self._keys.room(room_id).focus)
-        return {_text(f): int(v) for f, v in raw.items()}
+        return {text(f): int(v) for f, v in raw.items()}
 
     # -- timer ----------------------------------------------------------------------------
     async def write_timer(self, room_id: str, *, read_rev: str, timer: Mapping[str, Any] | None,
@@ -108,7 +108,7 @@ class GameStore:
         new_rev = str(int(read_rev or 0) + 1)
         k = self._keys.room(room_id)
         boss_arg = "=" if boss == "keep" else ("" if boss is None else _json(boss))
-        status = _text(await self._write(
+        status = text(await self._write(
             keys=[k.meta, self._keys.timers_due()],
             args=[room_id, read_rev, new_rev, "" if timer is None else _json(timer),
                   "" if next_change_ms is None else next_change_ms, boss_arg]))
@@ -122,7 +122,7 @@ class GameStore:
         """Rooms whose next phase change is due (candidates; claim each before acting)."""
         raw = await self._redis.zrangebyscore(self._keys.timers_due(), "-inf", now_ms,
                                               start=0, num=limit)
-        return [_text(r) for r in raw if isinstance(r, bytes | str)]
+        return [text(r) for r in raw if isinstance(r, bytes | str)]
 
     async def next_due_ms(self) -> int | None:
         """The earliest scheduled phase change of any room, epoch ms."""
@@ -147,7 +147,7 @@ class GameStore:
         k = self._keys.room(room_id)
         fence, status = await self._acquire(keys=[k.lease, k.fence],
                                             args=[node_id, self.lease_ttl_ms])
-        st: LeaseStatus = _text(status)  # type: ignore[assignment]
+        st: LeaseStatus = text(status)  # type: ignore[assignment]
         return (Lease(node_id, int(fence)) if st != "held" else None), st
 
     async def release_lease(self, room_id: str, lease: Lease) -> bool:
@@ -158,7 +158,7 @@ class GameStore:
     async def lease_holder(self, room_id: str) -> str | None:
         """``node_id:fence`` of the current holder, or None."""
         raw = await self._redis.get(self._keys.room(room_id).lease)
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
     async def apply_tick(self, room_id: str, lease: Lease, *, tick_id: int, read_tick: str,
                          read_rev: str, boss: Mapping[str, Any] | None,
@@ -170,7 +170,7 @@ class GameStore:
                            "" if boss is None else _json(boss), FOCUS_TTL_MS]
         for field, ms in focus_ms.items():
             args += [field, int(ms)]
-        status: ApplyStatus = _text(await self._apply(  # type: ignore[assignment]
+        status: ApplyStatus = text(await self._apply(  # type: ignore[assignment]
             keys=[k.lease, k.meta, k.focus], args=args))
         return status
 
@@ -181,10 +181,6 @@ class GameStore:
         k = self._keys.room(room_id)
         return bool(await self._attention(keys=[k.members],
                                           args=[slot, sid, attention, since_ms]))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _json(value: Mapping[str, Any]) -> str:

@@ -129,13 +129,13 @@ class RoomStore:
             keys=[k.meta, k.members, k.users],
             args=[user_id, display_name, sid, node_id, now_ms, self._resume_window_ms,
                   secrets.token_urlsafe(18), resume_token or ""])
-        status = _text(reply[0])
+        status = text(reply[0])
         if status == "no_room":
             raise RoomNotFound(f"room {room_id} is not live")
         if status == "room_full":
             raise RoomFull("the room is full")
-        kind: JoinKind = _text(reply[2])  # type: ignore[assignment]
-        replaced = _text(reply[3]) or None
+        kind: JoinKind = text(reply[2])  # type: ignore[assignment]
+        replaced = text(reply[3]) or None
         return JoinResult(Member.from_json(reply[4]), kind, replaced,
                           tuple(Member.from_json(r) for r in reply[5:]))
 
@@ -161,7 +161,7 @@ class RoomStore:
         k = self._keys.room(room_id)
         record = orjson.dumps({"user_id": user_id, "display_name": display_name,
                                "node_id": node_id})
-        status = _text(await self._spectate(keys=[k.meta, k.spectators],
+        status = text(await self._spectate(keys=[k.meta, k.spectators],
                                             args=[sid, record, self._spectators_max]))
         if status == "no_room":
             raise RoomNotFound(f"room {room_id} is not live")
@@ -185,10 +185,11 @@ class RoomStore:
             meta_raw, members_raw, spectators = await pipe.execute()
         if not meta_raw:
             raise RoomNotFound(f"room {room_id} is not live")
-        meta = {_text(a): _text(b) for a, b in meta_raw.items()}
+        meta = {text(a): text(b) for a, b in meta_raw.items()}
         members = sorted((Member.from_json(r) for r in members_raw), key=lambda m: m.slot)
         return meta, members, int(spectators)
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A Redis reply value as str (clients may return bytes or str)."""
     return value.decode() if isinstance(value, bytes) else value
