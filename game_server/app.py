@@ -25,18 +25,23 @@ from aiohttp import web
 from game_server.accounts import AccountService
 from game_server.auth import TokenIssuer, load_signing_key
 from game_server.awards import AwardOutbox
+from game_server.chat_repo import ChatRepo
 from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 from game_server.fastpath import FrameSender, make_server
 from game_server.game import GameService
+from game_server.ghost_replay import GhostReplay
+from game_server.ghost_repo import GhostRepo
 from game_server.http_api import add_routes, errors_middleware
 from game_server.interruption_repo import InterruptionRepo, InterruptionWriter
+from game_server.metrics import REGISTRY, MetricSources, make_registry, metrics
 from game_server.migrate import apply_migrations
 from game_server.passwords import PasswordService
 from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
 from game_server.realtime import StudyNamespace, sio_room, user_room
+from game_server.recorder import Recorder
 from game_server.relay import FrameRelay
 from game_server.room_repo import RoomRepo
 from game_server.room_service import RoomService
@@ -95,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lambda a: _services(a, settings, sio))
     app.on_shutdown.append(_disconnect_clients)
     add_routes(app)
+    app.router.add_get("/metrics", metrics)
     _serve_client(app, settings.web_client_dir)
     return app
 
@@ -112,10 +118,12 @@ async def _engines(app: web.Application, settings: Settings) -> AsyncIterator[No
             urls["database"] = await asyncio.to_thread(pg_engine.start)
         yield
     finally:
+        started = loop_time()
         if pg_engine is not None:
             await asyncio.to_thread(pg_engine.stop)
         if redis_engine is not None:
             await asyncio.to_thread(redis_engine.stop)
+        _stage("embedded engines stopped", started)
 
 
 async def _services(app: web.Application, settings: Settings,
@@ -132,7 +140,8 @@ async def _services(app: web.Application, settings: Settings,
         store = RoomStore(redis, KeySpace(settings.redis_prefix),
                           resume_window_ms=settings.resume_window_s * 1000,
                           spectators_max=settings.spectators_max)
-        rooms = RoomService(RoomRepo(pool), store)
+        rooms = RoomService(RoomRepo(pool), store, ChatRepo(pool), redis=redis,
+                            keys=KeySpace(settings.redis_prefix))
 
         relay = FrameRelay(FrameSender(sio).send, tick_hz=settings.relay_tick_hz)
         namespace: StudyNamespace | None = None
@@ -158,17 +167,21 @@ async def _services(app: web.Application, settings: Settings,
                            broadcast, node_id=node_id, timer_rules_=settings.timer(),
                            boss_rules_=settings.boss(), awards=awards)
         interruptions = InterruptionWriter(InterruptionRepo(pool))
+        users = UserRepo(pool)
+        recorder = Recorder(GhostRepo(pool), game, chunk_ms=settings.ghost_chunk_ms,
+                            pass_s=settings.ghost_pass_s)
+        replay = GhostReplay(GhostRepo(pool), store, game, relay, broadcast, node_id=node_id,
+                             sync_s=settings.ghost_sync_s, race_s=settings.ghost_race_s)
         namespace = StudyNamespace(settings=settings, issuer=TokenIssuer(
             load_signing_key(settings), settings.access_token_ttl_s), rooms=rooms,
             relay=relay, sweeper=sweeper, game=game, interruptions=interruptions,
-            node_id=node_id)
+            users=users, recorder=recorder, replay=replay, node_id=node_id)
         sio.register_namespace(namespace)
         sio.on_frame_fast("/", namespace.take_frame)  # frame events skip generic dispatch
         # Start the Redis listener now rather than on the first connect (python-socketio's
         # lazy default), so /readyz and cross-node events work from the start.
         sio.manager_initialized = True
         sio.manager.initialize()
-        users = UserRepo(pool)
         accounts = AccountService(
             users, RefreshTokenRepo(pool, settings.refresh_token_ttl_s), PasswordService(
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
@@ -187,7 +200,21 @@ async def _services(app: web.Application, settings: Settings,
         app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, users,
                          rooms, relay, sio, namespace, game, accounts=accounts,
                          limiter=RateLimiter(redis, settings.redis_prefix),
-                         disconnect_user=disconnect_user)
+                         disconnect_user=disconnect_user, progress=progress,
+                         keys=KeySpace(settings.redis_prefix))
+        app[REGISTRY] = make_registry(MetricSources(node_id, counters={
+            "relay": lambda: relay.stats, "realtime": lambda: namespace.stats
+            if namespace is not None else {}, "game": lambda: game.stats,
+            "awards": lambda: awards.stats, "interruptions": lambda: interruptions.stats,
+            "ghosts": lambda: recorder.stats, "replay": lambda: replay.stats,
+        }, gauges={
+            "connected_clients": ("Socket.IO connections on this node",
+                                  lambda: len(namespace.connections) if namespace else 0),
+            "rooms_local": ("rooms with members on this node", lambda: game.local_rooms),
+            "leases_held": ("rooms this node ticks (tick leases held)",
+                            lambda: game.leases_held),
+            "ghosts_replaying": ("ghost members this node replays", lambda: replay.ghosts),
+        }))
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
                  asyncio.create_task(sweeper.run(), name="drop-sweeper"),
                  asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
@@ -196,23 +223,44 @@ async def _services(app: web.Application, settings: Settings,
                  asyncio.create_task(namespace.run_attention_publisher(),
                                      name="attention-publisher"),
                  asyncio.create_task(interruptions.run(), name="interruption-writer"),
-                 asyncio.create_task(awards.run(), name="award-outbox")]
+                 asyncio.create_task(namespace.run_insights_flush(), name="insights-flush"),
+                 asyncio.create_task(awards.run(), name="award-outbox"),
+                 asyncio.create_task(recorder.run(), name="ghost-recorder"),
+                 asyncio.create_task(recorder.run_writer(), name="ghost-writer"),
+                 asyncio.create_task(replay.run_frames(), name="ghost-replay-frames"),
+                 asyncio.create_task(replay.run_control(), name="ghost-replay-control")]
         logger.info("node started", extra={"node_id": node_id})
         yield
     finally:
+        started = loop_time()
         for task in reversed(tasks):
             await cancel(task)
+        _stage("background tasks cancelled", started)
         deps = app.get(DEPS)
+        if deps is not None:
+            await deps.namespace.watcher.stop_all()  # replay watching tasks
         if deps is not None:  # hand this node's rooms to another node at once
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(deps.game.release_all(), 2)
             await deps.namespace.interruptions.drain(timeout_s=2)
+            await deps.namespace.recorder.drain(timeout_s=2)
+            _stage("leases released, queues drained", started)
         await sio.shutdown()
         listener = getattr(sio.manager, "thread", None)
         if listener is not None:
             await cancel(listener)
         await redis.aclose()
         await close_pool(pool)
+        _stage("Redis and Postgres clients closed", started)
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _stage(what: str, started: float) -> None:
+    """Log one shutdown stage with the s since shutdown began (a slow stop names itself)."""
+    logger.info("shutdown: %s after %.3f s", what, loop_time() - started)
 
 
 async def _disconnect_clients(app: web.Application) -> None:

@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     spectators_max: int = Field(200, ge=0, description="spectators per room")
     resume_window_s: int = Field(60, ge=1, le=3600, description="slot kept after a drop, s")
 
+    chat_max_chars: int = Field(500, ge=1, le=4000, description="longest chat message, chars")
+    chat_per_user_per_10s: int = Field(
+        5, ge=1, description="chat messages one user may send per 10 s (over: rate_limited)")
+    chat_history: int = Field(50, ge=0, le=500, description="messages sent in room_state")
+
+    livekit_url: str | None = Field(
+        None, description="LiveKit server URL (wss://...); unset = video off (503)")
+    livekit_api_key: str | None = Field(None, description="LiveKit API key")
+    livekit_api_secret: SecretStr | None = Field(None, description="LiveKit API secret")
+    video_token_ttl_s: int = Field(
+        600, ge=60, le=86400, description="LiveKit access token lifetime, s")
+
     relay_tick_hz: float = Field(30.0, gt=0, le=120, description="frames batches per second")
     frame_rate_max: float = Field(
         45.0, gt=0, description="sustained frames/s accepted per member (clients send ~30)"
@@ -120,6 +132,21 @@ class Settings(BaseSettings):
     attention_poll_hz: float = Field(
         4.0, gt=0, le=50, description="checks per second for members sending no frames")
 
+    insights_flush_s: float = Field(
+        5.0, gt=0, le=60, description="s between credits of blinks/load/interruptions to the "
+        "running focus phase (the most a phase's award can miss)")
+    ghost_chunk_ms: int = Field(
+        60_000, ge=1000, le=600_000, description="ms of timeline per stored ghost chunk (a "
+        "multiple of 100; a crash loses at most one chunk)")
+    ghost_pass_s: float = Field(
+        1.0, gt=0, le=10, description="s between recorder passes (phase checks, chunk writes)")
+    ghost_sync_s: float = Field(
+        0.5, gt=0, le=10, description="s between a ghost room's reads of its timer, members "
+        "and tick lease: a pause from another node reaches a replaying ghost within this "
+        "time (this node's timer commands at once); loadtests/replay_bench.py measured 100 "
+        "ghosts at +13.4 % of a core with 0.5 s, +5.2 % with 5 s")
+    ghost_race_s: float = Field(
+        10.0, gt=0, le=600, description="s between ghost_race broadcasts of a room with ghosts")
     shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")
     log_level: str = Field("INFO", description="root log level")
 

@@ -14,11 +14,13 @@ from game_server.accounts import AccountService
 from game_server.auth import TokenIssuer
 from game_server.config import Settings
 from game_server.game import GameService
+from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
 from game_server.realtime import StudyNamespace
 from game_server.relay import FrameRelay
 from game_server.room_service import RoomService
 from game_server.user_repo import UserRepo
+from rooms.keys import KeySpace
 
 
 @dataclass(slots=True)
@@ -37,6 +39,8 @@ class Deps:
     accounts: AccountService
     limiter: RateLimiter
     disconnect_user: Callable[[str], Awaitable[int]]  # closes a user's sockets; returns count
+    progress: ProgressRepo
+    keys: KeySpace  # every Redis key name (rooms.keys)
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -88,6 +88,16 @@ class GameService:
         self.stats: Counter[str] = Counter()
 
     # -- membership on this node (drives which leases it competes for) -------------------
+    @property
+    def local_rooms(self) -> int:
+        """Rooms with members on this node."""
+        return len(self._local)
+
+    @property
+    def leases_held(self) -> int:
+        """Rooms this node ticks (holds the lease of)."""
+        return len(self._leases)
+
     def member_arrived(self, room_id: str) -> None:
         self._local[room_id] += 1
 
@@ -122,6 +132,45 @@ class GameService:
 
     async def room_view(self, room_id: str) -> GameView:
         return self.view(await self.store.snapshot(room_id), self._clock_ms())
+
+    async def add_phase_counts(self, room_id: str,
+                               counts: Mapping[str, Mapping[str, int]]) -> bool:
+        """Credit members' insight counters to the focus phase running now.
+
+        ``counts``: user_id -> {``l``: cognitive-load ms, ``b``: blinks, ``i``: automatic
+        interruptions} measured by the node holding the sockets since its last flush. They
+        land in the focus hash beside the ticks' present/focused/distracted ms and reach the
+        phase's award (``_award_phase``). Outside a running focus phase (break, paused,
+        idle) they are dropped: returns False. Raises RoomNotFound."""
+        snap = await self.store.snapshot(room_id)
+        timer = _timer(snap)
+        at = self._clock_ms()
+        if timer is None or timer.paused:
+            return False
+        view = timer_rules.view(timer, at)
+        if view.phase != "focus":
+            return False
+        await self.store.add_focus_counts(room_id, {
+            f"{kind}:{timer.t0_ms}:{view.index}:{user}": n
+            for user, c in counts.items() for kind, n in c.items() if n > 0})
+        return True
+
+    async def focus_window(self, room_id: str) -> tuple[int, int] | None:
+        """The span (epoch ms) a self-reported interruption may lie in: the running focus
+        phase up to now, or during a break the focus phase just before it (members log what
+        happened once they are back). None when the room has no timer running.
+        Raises RoomNotFound."""
+        timer = _timer(await self.store.snapshot(room_id))
+        at = self._clock_ms()
+        view = timer_rules.view(timer, at)
+        if timer is None or view.started_ms is None or view.phase == "idle":
+            return None
+        if view.phase == "focus":
+            return view.started_ms, at
+        before = timer_rules.view(timer, view.started_ms - 1)
+        if before.phase != "focus" or before.started_ms is None:
+            return None
+        return before.started_ms, view.started_ms
 
     # -- timer commands ---------------------------------------------------------------------
     async def timer_command(self, room_id: str, user_id: str, action: TimerAction,
@@ -260,12 +309,16 @@ class GameService:
             return
         totals = await self.store.focus_totals(room_id)
         key = f":{timer.t0_ms}:{index}:"
-        present = {f.split(":", 3)[3]: ms for f, ms in totals.items()
-                   if f.startswith("p" + key)}
+        by_kind: dict[str, dict[str, int]] = {}
+        for f, value in totals.items():
+            kind, _, rest = f.partition(":")
+            if (":" + rest).startswith(key):
+                by_kind.setdefault(kind, {})[rest.split(":", 2)[2]] = value
+        present = by_kind.get("p", {})
         if not present:
             return
-        focused = {f.split(":", 3)[3]: ms for f, ms in totals.items()
-                   if f.startswith("f" + key)}
+        focused, distracted = by_kind.get("f", {}), by_kind.get("d", {})
+        load, blinks, interrupted = (by_kind.get(k, {}) for k in ("l", "b", "i"))
         plan = timer.plan
         started = at - plan.focus_ms if started_ms is None else started_ms
         planned_s = plan.focus_ms / 1000
@@ -273,7 +326,10 @@ class GameService:
                              phase_index=index, cycles=plan.cycles,
                              started_ms=min(started, at), ended_ms=at, planned_s=planned_s,
                              present_s=ms / 1000, focused_s=focused.get(user, 0) / 1000,
-                             group_size=len(present), completed=completed)
+                             group_size=len(present), completed=completed,
+                             distracted_s=distracted.get(user, 0) / 1000,
+                             load_s=load.get(user, 0) / 1000, blinks=blinks.get(user, 0),
+                             interruptions=interrupted.get(user, 0))
                   for user, ms in sorted(present.items())]
         await self.awards.enqueue_phases(awards)
 
@@ -359,6 +415,8 @@ class GameService:
                 focus_ms[f"p:{timer.t0_ms}:{view.index}:{user}"] = int(seconds * 1000)
             for user in focused:
                 focus_ms[f"f:{timer.t0_ms}:{view.index}:{user}"] = int(seconds * 1000)
+            for user in distracted:
+                focus_ms[f"d:{timer.t0_ms}:{view.index}:{user}"] = int(seconds * 1000)
         boss = _boss(snap)
         if boss is None:
             return TickOutcome(tick_id, None, None, None, focus_ms)

@@ -60,6 +60,58 @@ class InterruptionRepo:
             None if row.room_id is None else uuid.UUID(row.room_id), row.kind, row.source,
             _ts(row.started_ms), _ts(row.ended_ms), row.idempotency_key)
 
+    async def log_self_reported(self, *, user_id: str, room_id: str | None,
+                                kind: str, description: str | None, started_ms: int,
+                                ended_ms: int) -> LoggedInterruption:
+        """Store a self-reported interruption now (the member waits for its id). Logging the
+        same (room, type, start) again updates its end and description instead of adding a
+        row. It is linked to the user's focus session spanning it when that session is
+        already written (one logged during a break after the phase), else matched by time
+        later. Raises asyncpg errors."""
+        row = InterruptionRow(user_id, room_id, kind, "self", started_ms, ended_ms)
+        got = await self._pool.fetchrow(
+            INSERT_SELF, uuid.uuid4(), uuid.UUID(user_id),
+            None if room_id is None else uuid.UUID(room_id), kind, description,
+            _ts(started_ms), _ts(ended_ms), row.idempotency_key)
+        assert got is not None
+        session = got["session_id"]
+        return LoggedInterruption(str(got["id"]), kind, description, started_ms, ended_ms,
+                                  None if session is None else str(session))
+
+
+INSERT_SELF = """
+WITH s AS (
+    SELECT id FROM focus_sessions
+    WHERE user_id = $2 AND started_at <= $6 AND ended_at >= $7
+    ORDER BY started_at DESC LIMIT 1)
+INSERT INTO interruptions (id, user_id, room_id, kind, source, started_at, ended_at,
+                           description, idempotency_key, session_id)
+VALUES ($1, $2, $3, $4, 'self', $6, $7, $5, $8, (SELECT id FROM s))
+ON CONFLICT (idempotency_key) DO UPDATE
+    SET description = EXCLUDED.description, ended_at = EXCLUDED.ended_at
+RETURNING id, session_id"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedInterruption:
+    """A stored self-reported interruption (epoch ms; ``duration_s`` computed here)."""
+
+    id: str
+    type: str
+    description: str | None
+    started_ms: int
+    ended_ms: int
+    session_id: str | None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_ms - self.started_ms) / 1000
+
+    def to_wire(self) -> dict[str, object]:
+        return {"id": self.id, "type": self.type, "description": self.description,
+                "started_ms": self.started_ms, "ended_ms": self.ended_ms,
+                "duration_s": self.duration_s, "session_id": self.session_id}
+
 
 class InterruptionWriter:
     """A bounded queue of rows and the task that writes them (``run``, cancelled on
@@ -67,7 +119,7 @@ class InterruptionWriter:
 
     def __init__(self, repo: InterruptionRepo, *, max_queue: int = 10_000,
                  retry_s: float = 2.0) -> None:
-        self._repo = repo
+        self.repo = repo
         self._queue: asyncio.Queue[InterruptionRow] = asyncio.Queue(max_queue)
         self._retry_s = retry_s
         self.stats: Counter[str] = Counter()
@@ -90,8 +142,15 @@ class InterruptionWriter:
     async def _write(self, row: InterruptionRow) -> None:
         while True:
             try:
-                await self._repo.insert(row)
+                await self.repo.insert(row)
                 self.stats["interruptions_written"] += 1
+                return
+            except asyncpg.IntegrityConstraintViolationError:
+                # the row can never land (its user or room was deleted meanwhile): drop it
+                # rather than block every later row behind it
+                self.stats["interruptions_rejected"] += 1
+                logger.warning("interruption rejected by the schema; dropped",
+                               extra={"user_id": row.user_id, "room_id": row.room_id})
                 return
             except (asyncpg.PostgresError, OSError, TimeoutError):
                 self.stats["interruptions_retried"] += 1

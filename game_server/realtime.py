@@ -1,4 +1,4 @@
-"""Socket.IO handlers (namespace ``/``): connect, time sync, rooms, avatar frames.
+"""Socket.IO handlers (namespace ``/``): connect, time sync, rooms, avatar frames, chat.
 
 Commands answer through the ack, ``{ok: true, ...}`` or ``{ok: false, error: {code,
 message}}`` (DESIGN.md section 3); they are validated by one pydantic model each and never
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,17 +27,33 @@ from avatars.frame import FLAG_FACE, check_frame
 from game_server.auth import AuthError, TokenIssuer
 from game_server.config import Settings
 from game_server.game import GameService
+from game_server.ghost_replay import GhostReplay
 from game_server.interruption_repo import InterruptionRow, InterruptionWriter
 from game_server.limits import TokenBucket, ViolationScore
+from game_server.recorder import Recorder
 from game_server.relay import FrameRelay
-from game_server.room_service import RoomService
-from game_server.schemas import Empty, RoomJoin, TimerStart, TimeSync
+from game_server.replay_watch import ReplayWatcher, WatchError
+from game_server.room_service import ChatRejected, RoomService
+from game_server.schemas import (
+    ChatSend,
+    Empty,
+    GhostAdd,
+    InterruptionLog,
+    ReplayControl,
+    ReplayWatch,
+    RoomJoin,
+    TimerStart,
+    TimeSync,
+)
 from game_server.sweeper import DropSweeper
+from game_server.user_repo import UserRepo
 from rooms.rules.timer import MS_PER_MINUTE, TimerError, TimerPlan
 from rooms.store import Member, RoomError
 
 logger = logging.getLogger(__name__)
 
+CLOCK_SKEW_MS = 5_000
+"""Slack for a client clock ahead of the server's when checking an interruption's span."""
 COMMAND_RATE_PER_S = 20.0
 COMMAND_BURST = 40
 
@@ -70,6 +87,10 @@ class Connection:
     tracker: AttentionTracker | None = None  # a member's attention, fed by its frames
     last_error_s: float = 0.0
     last_log_s: float = 0.0
+    # insight counters already credited to the room's focus phase (run_insights_flush)
+    flushed_blinks: int = 0
+    flushed_load_ms: int = 0
+    interruptions_unflushed: int = 0
 
 
 class CommandError(Exception):
@@ -91,8 +112,14 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def __init__(self, *, settings: Settings, issuer: TokenIssuer, rooms: RoomService,
                  relay: FrameRelay, sweeper: DropSweeper, game: GameService,
-                 interruptions: InterruptionWriter, node_id: str) -> None:
+                 interruptions: InterruptionWriter, users: UserRepo, recorder: Recorder,
+                 replay: GhostReplay, node_id: str) -> None:
         super().__init__("/")
+        self.replay = replay  # ghost members (game_server.ghost_replay)
+        # one socket watching a recording alone (game_server.replay_watch)
+        self.watcher = ReplayWatcher(replay.repo, self._send_to)
+        self.recorder = recorder  # ghost recording of members' focus phases
+        self.users = users
         self.game = game
         self.interruptions = interruptions
         self.attention_config = settings.attention_config()
@@ -125,6 +152,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             commands=TokenBucket(COMMAND_RATE_PER_S, COMMAND_BURST))
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
+        await self.watcher.stop(sid)
         conn = self.connections.pop(sid, None)
         if conn is None or conn.room_id is None:
             return
@@ -194,8 +222,10 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 plan = TimerPlan(focus, short, long_, p.cycles)
             except TimerError as exc:
                 raise CommandError(exc.code, str(exc)) from None
-            return ok(timer=await self.game.timer_command(self._room_of(conn), conn.user_id,
-                                                          "start", plan))
+            room_id = self._room_of(conn)
+            timer = await self.game.timer_command(room_id, conn.user_id, "start", plan)
+            self.replay.poke(room_id)  # waiting ghosts start with the phase
+            return ok(timer=timer)
         return await self._command(sid, data, TimerStart, run)
 
     async def on_timer_pause(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -213,9 +243,130 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _timer(self, sid: str, data: Any,
                      action: Literal["pause", "resume", "skip", "stop"]) -> dict[str, Any]:
         async def run(conn: Connection, p: Empty) -> dict[str, Any]:
-            return ok(timer=await self.game.timer_command(self._room_of(conn), conn.user_id,
-                                                          action))
+            room_id = self._room_of(conn)
+            timer = await self.game.timer_command(room_id, conn.user_id, action)
+            self.replay.poke(room_id)  # ghosts hold or leave at once
+            return ok(timer=timer)
         return await self._command(sid, data, Empty, run)
+
+    # -- ghosts (room owner only) -----------------------------------------------------------
+    async def on_ghost_add(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``ghost_add {recording_id}`` -> ack ``{ok, ghost: {slot, recording_id, user_id,
+        display_name}}``; the room gets ``member_joined {slot, user_id, display_name, kind:
+        "ghost"}``. Errors: ``forbidden`` (not the room's owner), ``not_found`` (no such
+        recording, or not visible to the caller), ``conflict`` (already a ghost here, still
+        recording, not in a room), ``room_full``. See game_server.ghost_replay."""
+        async def run(conn: Connection, p: GhostAdd) -> dict[str, Any]:
+            room_id = self._room_of(conn)
+            member = await self.replay.add(room_id, conn.user_id, p.recording_id)
+            return ok(ghost={"slot": member.slot, "recording_id": str(p.recording_id),
+                             "user_id": member.user_id, "display_name": member.display_name})
+        return await self._command(sid, data, GhostAdd, run)
+
+    async def on_ghost_remove(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``ghost_remove {recording_id}`` -> ack ``{ok, ghost: {slot, recording_id,
+        user_id, display_name}}``; frees the slot and the room gets ``member_left`` (kind
+        ``ghost``). Errors: ``forbidden`` (not the owner), ``not_found`` (no such ghost)."""
+        async def run(conn: Connection, p: GhostAdd) -> dict[str, Any]:
+            room_id = self._room_of(conn)
+            member = await self.replay.remove(room_id, conn.user_id, p.recording_id)
+            return ok(ghost={"slot": member.slot, "recording_id": str(p.recording_id),
+                             "user_id": member.user_id, "display_name": member.display_name})
+        return await self._command(sid, data, GhostAdd, run)
+
+    # -- replay watching (outside live rooms) ------------------------------------------------
+    async def _send_to(self, sid: str, event: str, data: Any) -> None:
+        await self.emit(event, data, to=sid)
+
+    async def on_replay_watch(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``replay_watch {recording_id, speed?: 1}`` (speed 0.5..8) -> ack ``{ok, replay:
+        {recording_id, duration_ms, speed, position_ms, paused, slot: 0, user_id,
+        display_name}}``; then ``frames`` (slot 0), ``member_state``, ``replay_event`` and
+        ``replay_ended`` to this socket only (game_server.replay_watch). Replaces this
+        socket's running replay. Errors: ``conflict`` (a member of a live room, or still
+        recording), ``not_found`` (no such recording, or not visible to the caller),
+        ``bad_request``."""
+        async def run(conn: Connection, p: ReplayWatch) -> dict[str, Any]:
+            if conn.slot is not None:
+                raise CommandError("conflict", "a room member cannot watch a replay")
+            try:
+                state = await self.watcher.watch(conn.sid, conn.user_id, p.recording_id,
+                                                 p.speed)
+            except WatchError as exc:
+                raise CommandError(exc.code, str(exc)) from None
+            return ok(replay=state)
+        return await self._command(sid, data, ReplayWatch, run)
+
+    async def on_replay_control(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``replay_control {paused?, speed?, seek_ms?}`` -> ack ``{ok, replay}`` (the state
+        as in ``replay_watch``); a seek re-sends ``member_state`` at the new position.
+        Errors: ``conflict`` (no replay running), ``bad_request``."""
+        async def run(conn: Connection, p: ReplayControl) -> dict[str, Any]:
+            try:
+                state = await self.watcher.control(conn.sid, paused=p.paused, speed=p.speed,
+                                                   seek_ms=p.seek_ms)
+            except WatchError as exc:
+                raise CommandError(exc.code, str(exc)) from None
+            return ok(replay=state)
+        return await self._command(sid, data, ReplayControl, run)
+
+    async def on_replay_stop(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``replay_stop {}`` -> ack ``{ok}``: the replay ends (no ``replay_ended``).
+        Errors: ``conflict`` (no replay running)."""
+        async def run(conn: Connection, p: Empty) -> dict[str, Any]:
+            if not await self.watcher.stop(conn.sid):
+                raise CommandError("conflict", "no replay running")
+            return ok()
+        return await self._command(sid, data, Empty, run)
+
+    # -- chat (members only) ----------------------------------------------------------------
+    async def on_chat_send(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``chat_send {text}`` -> ack ``{ok, message}``; the room (but the sender's socket)
+        gets ``chat_message {id, user_id, display_name, text, sent_ms}``. Members only
+        (``forbidden`` for spectators and sockets outside a room); ``bad_request`` for an
+        empty, too long or control-character text; ``rate_limited`` past
+        ``chat_per_user_per_10s`` messages per user per 10 s window."""
+        async def run(conn: Connection, p: ChatSend) -> dict[str, Any]:
+            room_id = conn.room_id
+            if room_id is None or conn.slot is None:
+                raise CommandError("forbidden", "only a room's members can chat")
+            s = self.settings
+            try:
+                message = await self.rooms.send_chat(
+                    room_id, conn.user_id, p.text, max_chars=s.chat_max_chars,
+                    per_10s=s.chat_per_user_per_10s)
+            except ChatRejected as exc:
+                raise CommandError(exc.code, str(exc)) from None
+            payload = message.wire()
+            await self.emit("chat_message", payload, room=sio_room(room_id), skip_sid=conn.sid)
+            return ok(message=payload)
+        return await self._command(sid, data, ChatSend, run)
+
+    # -- self-reported interruptions (members only) --------------------------------------
+    async def on_interruption_log(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``interruption_log {type, description?, started_ms, ended_ms}`` -> ack
+        ``{ok, interruption: {id, type, description, started_ms, ended_ms, duration_s,
+        session_id}}``. The span must lie in the member's focus phase: the running one (up
+        to now, plus ``CLOCK_SKEW_MS`` for the client's clock) or, during a break, the one
+        just before it. Errors: ``forbidden`` (not a member), ``conflict`` (no focus phase
+        to log against), ``bad_request`` (type, order, span outside the phase)."""
+        async def run(conn: Connection, p: InterruptionLog) -> dict[str, Any]:
+            room_id = conn.room_id
+            if room_id is None or conn.slot is None:
+                raise CommandError("forbidden", "only a room's members log interruptions")
+            window = await self.game.focus_window(room_id)
+            if window is None:
+                raise CommandError("conflict", "no focus phase to log an interruption in")
+            start, end = window
+            if p.started_ms < start - CLOCK_SKEW_MS or p.ended_ms > end + CLOCK_SKEW_MS:
+                raise CommandError("bad_request", "the interruption must lie within the focus "
+                                   f"phase ({start}..{end} ms)")
+            logged = await self.interruptions.repo.log_self_reported(
+                user_id=conn.user_id, room_id=room_id, kind=p.type,
+                description=p.description, started_ms=max(p.started_ms, start),
+                ended_ms=min(p.ended_ms, end))
+            return ok(interruption=logged.to_wire())
+        return await self._command(sid, data, InterruptionLog, run)
 
     @staticmethod
     def _room_of(conn: Connection) -> str:
@@ -224,10 +375,22 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return conn.room_id
 
     async def _state(self, room_id: str) -> dict[str, Any]:
-        """RoomState with the game's timer and boss."""
+        """RoomState with the game's timer and boss, ``messages``: the room's last
+        ``chat_history`` chat messages, oldest first, and ``ghosts``: the ghost race
+        (game_server.ghost_replay.GhostReplay.race)."""
         state = await self.rooms.state(room_id, now_ms())
         view = await self.game.room_view(room_id)
         state["timer"], state["boss"] = view.timer, view.boss
+        state["messages"] = await self.rooms.recent_chat(room_id, self.settings.chat_history)
+        if any(m["kind"] == "ghost" and not self.replay.knows(room_id, m["slot"])
+               for m in state["members"]):
+            try:  # ghosts added on another node (or before a restart): replay them here too
+                await self.replay.discover(room_id, await self.rooms.store.members(room_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("ghost discovery failed", extra={"room_id": room_id})
+        state["ghosts"] = await self.replay.race(room_id)
         return state
 
     async def _join(self, conn: Connection, p: RoomJoin) -> dict[str, Any]:
@@ -245,6 +408,12 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.emit("room_state", state, to=conn.sid)
             return ok(room=state, slot=None, resume_token=None)
 
+        await self.watcher.stop(conn.sid)  # a member's frames are the room's, not a replay's
+        account = await self.users.get_account(uuid.UUID(conn.user_id))
+        if account is None:  # deleted since its access token was issued
+            raise CommandError("unauthorized", "this account no longer exists")
+        conn.display_name = account.display_name  # renames apply before the token refresh
+        paper_mode = account.paper_mode if p.paper_mode is None else p.paper_mode
         result = await self.rooms.join_member(
             room_id, user_id=conn.user_id, display_name=conn.display_name, sid=conn.sid,
             node_id=self.node_id, now_ms=now_ms(), resume_token=p.resume_token)
@@ -252,13 +421,22 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if result.replaced_sid is not None:  # same user, another live socket: take over
             await self._kick_replaced(room_id, result.replaced_sid)
         conn.room_id, conn.slot = room_id, member.slot
-        conn.tracker = AttentionTracker(self.attention_config, paper_mode=p.paper_mode,
+        conn.tracker = AttentionTracker(self.attention_config, paper_mode=paper_mode,
                                         now_ms=now_ms())
+        conn.flushed_blinks = conn.flushed_load_ms = conn.interruptions_unflushed = 0
+        await self.recorder.join(conn.sid, user_id=conn.user_id, room_id=room_id,
+                                 attention=conn.tracker.attention)
         self.game.member_arrived(room_id)
         await self.enter_room(conn.sid, sio_room(room_id))
         self.relay.add_recipient(room_id, conn.sid, member.slot)
         for gone in result.evicted:
             await self._announce_left(room_id, gone)
+        if result.moved_from is not None:  # one room per user: the older membership ends
+            other_room, old = result.moved_from
+            await self._announce_left(other_room, old)
+            if old.connected and old.sid != conn.sid:
+                await self._kick_replaced(other_room, old.sid,
+                                          "you joined another room from another connection")
         await self.emit("member_joined", _member_event(member), room=sio_room(room_id),
                         skip_sid=conn.sid)
         state = await self._state(room_id)
@@ -268,7 +446,9 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return ok(room=state, slot=member.slot, resume_token=member.resume_token,
                   resumed=result.kind == "resumed")
 
-    async def _kick_replaced(self, room_id: str, old_sid: str) -> None:
+    async def _kick_replaced(self, room_id: str, old_sid: str,
+                             message: str = "you joined this room from another connection"
+                             ) -> None:
         old = self.connections.get(old_sid)
         if old is not None:  # on this node: detach before the disconnect handler runs
             self.relay.remove_recipient(room_id, old_sid)
@@ -276,9 +456,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 self.game.member_departed(room_id)
                 self._close_tracker(old)
             old.room_id = old.slot = None
-        await self.emit("error", {"code": "conflict",
-                                  "message": "you joined this room from another connection"},
-                        to=old_sid)
+        await self.emit("error", {"code": "conflict", "message": message}, to=old_sid)
         await self.disconnect(old_sid)
 
     async def _exit_room(self, conn: Connection, *, keep_slot: bool) -> None:
@@ -341,7 +519,9 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return self._violation(conn, "rate")
         room_id = conn.room_id
         assert room_id is not None and conn.tracker is not None
-        change = conn.tracker.observe(data, now_ms())
+        at = now_ms()
+        change = conn.tracker.observe(data, at)
+        self.recorder.frame(sid, data, at)
         if data[1] & FLAG_FACE:
             self.relay.offer(room_id, conn.slot, data)
         else:  # face lost: the avatar freezes on its last face
@@ -356,6 +536,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         Redis). Latest wins per connection: only the newest state of a member is written."""
         if conn.room_id is None or conn.slot is None:
             return
+        self.recorder.attention(conn.sid, change.attention, change.since_ms, change.cause)
         self._attention_pending[conn.sid] = (conn.room_id, conn.slot, change.attention,
                                              change.since_ms)
         self._attention_wake.set()
@@ -380,12 +561,14 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _record_interruptions(self, conn: Connection, room_id: str | None,
                               rows: list[Any]) -> None:
         for it in rows:
+            conn.interruptions_unflushed += 1
             self.interruptions.submit(InterruptionRow(conn.user_id, room_id, it.kind, "auto",
                                                       it.started_ms, it.ended_ms))
 
     def _close_tracker(self, conn: Connection, room_id: str | None = None) -> None:
         """The member left its slot: end an open distracted stretch and record it."""
         tracker, conn.tracker = conn.tracker, None
+        self.recorder.leave(conn.sid, now_ms())  # the member's ghost take ends here
         if tracker is not None:
             self._record_interruptions(conn, room_id or conn.room_id,
                                        tracker.close(now_ms()))
@@ -412,6 +595,44 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     raise
                 except Exception:
                     logger.exception("attention poll failed", extra={"sid": conn.sid})
+
+    async def run_insights_flush(self) -> None:
+        """Every ``insights_flush_s``: credit each local member's blinks, cognitive-load ms
+        and finished automatic interruptions since the last flush to its room's running
+        focus phase (GameService.add_phase_counts; dropped during breaks and pauses), one
+        Redis round trip per room. At most one period of counts is missing from a phase's
+        award (the award is made when the phase ends). Cancelled on shutdown."""
+        while True:
+            await asyncio.sleep(self.settings.insights_flush_s)
+            await self.flush_insights()
+
+    async def flush_insights(self) -> None:
+        """One pass of run_insights_flush (also called as a member leaves its room)."""
+        at = now_ms()
+        by_room: dict[str, dict[str, dict[str, int]]] = {}
+        for conn in list(self.connections.values()):
+            tracker = conn.tracker
+            if tracker is None or conn.room_id is None:
+                continue
+            st = tracker.stats(at)
+            counts = {"b": st.blinks - conn.flushed_blinks,
+                      "l": st.load_ms - conn.flushed_load_ms,
+                      "i": conn.interruptions_unflushed}
+            conn.flushed_blinks, conn.flushed_load_ms = st.blinks, st.load_ms
+            conn.interruptions_unflushed = 0
+            if any(v > 0 for v in counts.values()):
+                room = by_room.setdefault(conn.room_id, {})
+                mine = room.setdefault(conn.user_id, {})
+                for k, v in counts.items():
+                    mine[k] = mine.get(k, 0) + max(0, v)
+        for room_id, counts_by_user in by_room.items():
+            try:
+                await self.game.add_phase_counts(room_id, counts_by_user)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats["insights_flush_errors"] += 1
+                logger.exception("insights flush failed", extra={"room_id": room_id})
 
     async def _violation(self, conn: Connection, reason: str) -> None:
         self.stats[f"frames_dropped_{reason}"] += 1

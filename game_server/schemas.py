@@ -11,7 +11,7 @@ import uuid
 import zoneinfo
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Inbound(BaseModel):
@@ -44,7 +44,7 @@ class RoomJoin(Inbound):
     room_id: uuid.UUID
     role: Literal["member", "spectator"] = "member"
     resume_token: str | None = Field(None, max_length=64)
-    paper_mode: bool = False  # looking down at paper counts as focused
+    paper_mode: bool | None = None  # looking down at paper counts; None: the user's setting
 
 
 class TimerStart(Inbound):
@@ -58,6 +58,33 @@ class TimerStart(Inbound):
 
 class Empty(Inbound):
     pass
+
+
+SELF_REPORTED_KINDS = ("phone", "family", "noise", "self", "urgent_task", "unknown")
+"""Self-reported interruption types (PulsePlan's taxonomy, DESIGN.md section 1)."""
+
+
+class InterruptionLog(Inbound):
+    """``interruption_log``: a self-reported interruption, epoch ms; the server computes
+    the duration and checks the span lies in the member's focus phase."""
+
+    type: Literal["phone", "family", "noise", "self", "urgent_task", "unknown"]
+    description: str | None = Field(None, max_length=500)
+    started_ms: int = Field(ge=0, le=2**53)
+    ended_ms: int = Field(ge=0, le=2**53)
+    _check = field_validator("description")(lambda v: None if v is None else _free_text(v))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InterruptionLog:
+        if self.ended_ms <= self.started_ms:
+            raise ValueError("ended_ms must be after started_ms")
+        return self
+
+
+def _free_text(value: str) -> str | None:
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise ValueError("control characters are not allowed")
+    return value or None
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -129,3 +156,34 @@ class RefreshBody(AuthInbound):
     """``POST /api/auth/refresh`` and ``POST /api/auth/logout``."""
 
     refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class ChatSend(Inbound):
+    """``chat_send``: one room chat message. Length (``Settings.chat_max_chars``) and
+    control characters are checked by the handler after stripping (room_service)."""
+
+    text: str = Field(max_length=4000)
+
+
+class GhostAdd(Inbound):
+    """``ghost_add`` / ``ghost_remove``: the recording (``GET /api/ghosts``) to replay as a
+    ghost member of the caller's room, or to take out of it."""
+
+    recording_id: uuid.UUID
+
+
+class ReplayWatch(Inbound):
+    """``replay_watch``: watch a finished recording alone (game_server.replay_watch);
+    ``speed`` = recorded ms per wall ms, 0.5..8."""
+
+    recording_id: uuid.UUID
+    speed: float = Field(1.0, ge=0.5, le=8.0)
+
+
+class ReplayControl(Inbound):
+    """``replay_control``: change the running replay; every field optional. ``seek_ms``: ms
+    from the recording's start (clamped to its duration)."""
+
+    paused: bool | None = None
+    speed: float | None = Field(None, ge=0.5, le=8.0)
+    seek_ms: int | None = Field(None, ge=0, le=2**31 - 1)

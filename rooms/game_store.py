@@ -94,9 +94,21 @@ class GameStore:
                             text(tick or b""), tuple(members))
 
     async def focus_totals(self, room_id: str) -> dict[str, int]:
-        """The focus hash: ``f|p:<set t0>:<phase index>:<user_id>`` -> ms."""
+        """The focus hash: ``<kind>:<set t0>:<phase>:<user_id>`` -> ms or count (rooms.keys)."""
         raw = await self._redis.hgetall(self._keys.room(room_id).focus)
         return {text(f): int(v) for f, v in raw.items()}
+
+    async def add_focus_counts(self, room_id: str, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` (focus-hash field -> ms or count, see rooms.keys) in one
+        round trip, keeping the hash's TTL."""
+        if not counts:
+            return
+        key = self._keys.room(room_id).focus
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for field, n in counts.items():
+                pipe.hincrby(key, field, n)
+            pipe.pexpire(key, FOCUS_TTL_MS)
+            await pipe.execute()
 
     # -- timer ----------------------------------------------------------------------------
     async def write_timer(self, room_id: str, *, read_rev: str, timer: Mapping[str, Any] | None,

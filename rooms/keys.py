@@ -11,6 +11,7 @@ Key families (all under ``prefix``):
 | ``room:{<id>}:members`` | hash | rooms.store | slot -> member record (JSON) |
 | ``room:{<id>}:users`` | hash | rooms.store | user_id -> slot |
 | ``room:{<id>}:spectators`` | hash | rooms.store | sid -> spectator record (JSON) |
+| ``user:{<id>}:room`` | string | rooms.store | the room the user holds a member slot in |
 
 Game state (owner module rooms.game_store):
 
@@ -18,8 +19,10 @@ Game state (owner module rooms.game_store):
   and boss records (JSON), the timer's revision and the last applied tick id.
 - ``room:{<id>}:lease`` (string, PX ``LEASE_TTL_MS``): ``node_id:fence`` of the node that
   ticks the room; ``room:{<id>}:fence`` (counter): +1 per lease acquisition.
-- ``room:{<id>}:focus`` (hash, PX ``FOCUS_TTL_MS``): ``f|p:<set t0>:<phase>:<user>`` ->
-  focused / present ms per focus phase.
+- ``room:{<id>}:focus`` (hash, PX ``FOCUS_TTL_MS``): ``<k>:<set t0>:<phase>:<user>`` ->
+  per focus phase: ``p`` present ms, ``f`` focused ms, ``d`` distracted ms (room ticks);
+  ``l`` cognitive-load ms, ``b`` blinks, ``i`` automatic interruptions (added by the
+  node holding the member's socket).
 - ``timers:due`` (sorted set): room ids scored by their next phase change, epoch ms.
 
 Progress (owner module game_server.awards): ``awards`` (stream, consumer group
@@ -68,6 +71,11 @@ class KeySpace:
         return RoomKeys(f"{base}:meta", f"{base}:members", f"{base}:users",
                         f"{base}:spectators", f"{base}:lease", f"{base}:fence",
                         f"{base}:focus")
+
+    def user_room(self, user_id: str) -> str:
+        """The room a user holds a member slot in: one live session per user. May be stale
+        (a slot freed by a sweep); rooms.store checks the room before trusting it."""
+        return f"{self.prefix}user:{{{user_id}}}:room"
 
     def awards_stream(self) -> str:
         """The stream of progress awards waiting for Postgres."""

@@ -41,6 +41,28 @@ class RoomFull(RoomError):
     code = "room_full"
 
 
+class GhostConflict(RoomError):
+    """The recording is a ghost of the room already."""
+
+    code = "conflict"
+
+
+GHOST_SID_PREFIX = "ghost:"
+"""A ghost member's ``sid`` is this prefix + its recording id (no socket has such a sid),
+so sid-guarded writes such as ``set_attention`` work for ghosts unchanged."""
+
+
+def ghost_sid(recording_id: str) -> str:
+    return GHOST_SID_PREFIX + recording_id
+
+
+def ghost_recording_id(member: Member) -> str | None:
+    """The recording a ghost member replays; None for a live member."""
+    if member.kind != "ghost" or not member.sid.startswith(GHOST_SID_PREFIX):
+        return None
+    return member.sid[len(GHOST_SID_PREFIX):]
+
+
 @dataclass(frozen=True, slots=True)
 class RoomMeta:
     """The durable facts of a room, mirrored into its Redis meta hash."""
@@ -85,12 +107,15 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
-    """Outcome of a member join: the slot, how it was obtained, whom it replaced."""
+    """Outcome of a member join: the slot, how it was obtained, whom it replaced, the
+    members the join's expiry pass evicted, and ``moved_from``: (room id, member record as
+    it was) when the user held a slot in another room, freed by this join."""
 
     member: Member
     kind: JoinKind
     replaced_sid: str | None
     evicted: tuple[Member, ...]
+    moved_from: tuple[str, Member] | None = None
 
 
 class RoomStore:
@@ -107,6 +132,8 @@ class RoomStore:
         self._leave = self._script("leave_member.lua")
         self._sweep = self._script("sweep_members.lua", lib)
         self._spectate = self._script("join_spectator.lua")
+        self._join_ghost = self._script("join_ghost.lua")
+        self._leave_ghost = self._script("leave_ghost.lua")
 
     def _script(self, name: str, prefix: str = "") -> Any:
         return self._redis.register_script(prefix + (LUA_DIR / name).read_text())
@@ -123,12 +150,30 @@ class RoomStore:
     async def join_member(self, room_id: str, *, user_id: str, display_name: str, sid: str,
                           node_id: str, now_ms: int, resume_token: str | None) -> JoinResult:
         """Take (or take back) the user's slot. Raises RoomNotFound when the room is not in
-        Redis (the caller loads it from Postgres and retries) and RoomFull at capacity."""
+        Redis (the caller loads it from Postgres and retries) and RoomFull at capacity.
+
+        A user is a member of one room at a time (one live focus session per user): a slot
+        the user holds in another room, connected or dropped, is freed by this join and
+        reported in ``moved_from`` (the newest join wins, as it does within one room)."""
         k = self._keys.room(room_id)
-        reply = await self._join(
-            keys=[k.meta, k.members, k.users],
-            args=[user_id, display_name, sid, node_id, now_ms, self._resume_window_ms,
-                  secrets.token_urlsafe(18), resume_token or ""])
+        released = ""
+        moved: tuple[str, Member] | None = None
+        for _ in range(4):
+            reply = await self._join(
+                keys=[k.meta, k.members, k.users, self._keys.user_room(user_id)],
+                args=[user_id, display_name, sid, node_id, now_ms, self._resume_window_ms,
+                      secrets.token_urlsafe(18), resume_token or "", released, room_id])
+            if text(reply[0]) != "busy":
+                break
+            released = text(reply[1])
+            held = await self._member_of(released, user_id)
+            if held is not None:
+                before = await self.leave_member(released, user_id=user_id, sid=held.sid,
+                                                 now_ms=now_ms, keep_slot=False)
+                if before is not None:
+                    moved = (released, before)
+        else:
+            raise RoomError("the user's membership changed concurrently; retry")
         status = text(reply[0])
         if status == "no_room":
             raise RoomNotFound(f"room {room_id} is not live")
@@ -137,15 +182,52 @@ class RoomStore:
         kind: JoinKind = text(reply[2])  # type: ignore[assignment]
         replaced = text(reply[3]) or None
         return JoinResult(Member.from_json(reply[4]), kind, replaced,
-                          tuple(Member.from_json(r) for r in reply[5:]))
+                          tuple(Member.from_json(r) for r in reply[5:]), moved)
+
+    async def _member_of(self, room_id: str, user_id: str) -> Member | None:
+        """The user's member record in ``room_id``, if it holds a slot there."""
+        k = self._keys.room(room_id)
+        slot = await self._redis.hget(k.users, user_id)
+        if slot is None:
+            return None
+        raw = await self._redis.hget(k.members, slot)
+        return None if raw is None else Member.from_json(raw)
 
     async def leave_member(self, room_id: str, *, user_id: str, sid: str, now_ms: int,
                            keep_slot: bool) -> Member | None:
         """Free the slot (``keep_slot=False``) or mark it dropped for the resume window.
         Returns the member as it was, or None if ``sid`` no longer holds the slot."""
         k = self._keys.room(room_id)
-        raw = await self._leave(keys=[k.members, k.users],
-                                args=[user_id, sid, "drop" if keep_slot else "leave", now_ms])
+        raw = await self._leave(keys=[k.members, k.users, self._keys.user_room(user_id)],
+                                args=[user_id, sid, "drop" if keep_slot else "leave", now_ms,
+                                      room_id])
+        return Member.from_json(raw) if raw else None
+
+    async def join_ghost(self, room_id: str, *, recording_id: str, user_id: str,
+                         display_name: str, node_id: str, now_ms: int) -> Member:
+        """Add a recording as a ghost member (kind ``ghost``, sid ``ghost:<recording_id>``,
+        connected, attention ``idle``) in the lowest free slot. Ghosts are not in the users
+        hash, so the recording's user keeps (or may take) a live slot anywhere. Raises
+        RoomNotFound, RoomFull at capacity (ghosts count), GhostConflict when the recording
+        is a ghost of the room already."""
+        k = self._keys.room(room_id)
+        status, raw = await self._join_ghost(keys=[k.meta, k.members],
+                                             args=[recording_id, user_id, display_name,
+                                                   node_id, now_ms])
+        st = text(status)
+        if st == "no_room":
+            raise RoomNotFound(f"room {room_id} is not live")
+        if st == "room_full":
+            raise RoomFull("the room is full")
+        if st == "conflict":
+            raise GhostConflict("this recording is a ghost of the room already")
+        return Member.from_json(raw)
+
+    async def leave_ghost(self, room_id: str, recording_id: str) -> Member | None:
+        """Free a ghost's slot; returns its record as it was, or None when the room has no
+        such ghost (exactly one caller gets the record)."""
+        raw = await self._leave_ghost(keys=[self._keys.room(room_id).members],
+                                      args=[recording_id])
         return Member.from_json(raw) if raw else None
 
     async def sweep(self, room_id: str, now_ms: int) -> list[Member]:

@@ -94,3 +94,19 @@ class SioClient:
                 await asyncio.wait_for(self.sio.disconnect(), 5)
             except TimeoutError:
                 pass
+
+
+async def join_room(base_url: str, api: Api, made: list[SioClient], room_id: str, name: str,
+                    role: str = "member", token: str | None = None
+                    ) -> tuple[SioClient, dict[str, Any]]:
+    """Connect a client (a new guest called ``name`` unless ``token`` is given), add it to
+    ``made`` (closed by the test's fixture) and join ``room_id`` as ``role``; returns the
+    client and its join ack (asserted ok)."""
+    if token is None:
+        token, _ = await api.guest(name)
+    client = SioClient()
+    made.append(client)
+    await client.connect(base_url, token)
+    ack = await client.call("room_join", {"room_id": room_id, "role": role})
+    assert ack["ok"], ack
+    return client, ack

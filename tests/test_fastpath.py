@@ -30,9 +30,9 @@ from game_server import fastpath
 from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.fastpath import FastServer, FrameSender, LeanEngineServer, LeanWebSocket, WsLink
-from tests.client import Api, SioClient
+from tests.client import Api, SioClient, join_room
 from tests.conftest import RunningServer, start_server
-from tests.test_rooms_e2e import frame, joined, received_frames
+from tests.test_rooms_e2e import frame, received_frames
 
 # -- tripwire: the upstream code fastpath.py mirrors or hooks into ------------------------
 ENGINEIO_RANGE = ((4, 15), (4, 16))  # python-engineio >= 4.15, < 4.16
@@ -138,9 +138,9 @@ async def test_frames_relay_byte_exact_as_bin_and_ext0(
     taken = _spy(deps)
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    ann, ack_a = await joined(fast_server, api, sio_clients, room_id, "Ann")
-    bob, ack_b = await joined(fast_server, api, sio_clients, room_id, "Bob")
-    spec, _ = await joined(fast_server, api, sio_clients, room_id, "Spec", "spectator")
+    ann, ack_a = await join_room(fast_server.base_url, api, sio_clients, room_id, "Ann")
+    bob, ack_b = await join_room(fast_server.base_url, api, sio_clients, room_id, "Bob")
+    spec, _ = await join_room(fast_server.base_url, api, sio_clients, room_id, "Spec", "spectator")
     sent_a = [frame(i, 0.1) for i in range(5)]
     sent_b = [frame(100 + i, 0.8) for i in range(5)]
     for fa, fb in zip(sent_a, sent_b, strict=True):
@@ -168,9 +168,9 @@ async def test_bad_frames_are_counted_and_the_sender_cut_off(
     taken = _spy(deps)
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    good, ack_g = await joined(fast_server, api, sio_clients, room_id, "Good")
-    watcher, _ = await joined(fast_server, api, sio_clients, room_id, "Watcher")
-    bad, _ = await joined(fast_server, api, sio_clients, room_id, "Bad")
+    good, ack_g = await join_room(fast_server.base_url, api, sio_clients, room_id, "Good")
+    watcher, _ = await join_room(fast_server.base_url, api, sio_clients, room_id, "Watcher")
+    bad, _ = await join_room(fast_server.base_url, api, sio_clients, room_id, "Bad")
     garbage = [b"", b"\x00" * 72, frame(1)[:-1], b"\xa1" * 72, "text", 12345, [1, 2],
                (msgpack.ExtType(1, frame(2)),), None]
     for i in range(1000):
@@ -348,7 +348,7 @@ async def test_silent_member_is_dropped_and_the_room_told(
     eio.ping_interval, eio.ping_timeout = 1, 1
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    watcher, _ = await joined(fast_server, api, sio_clients, room_id, "Watcher")
+    watcher, _ = await join_room(fast_server.base_url, api, sio_clients, room_id, "Watcher")
     token, _ = await api.guest("Mute")
     url = fast_server.base_url + "/socket.io/?EIO=4&transport=websocket"
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:

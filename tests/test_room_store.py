@@ -121,3 +121,68 @@ async def test_spectators_are_capped(redis: aioredis.Redis, redis_prefix: str) -
     assert await store.leave_spectator(ROOM, "w1")
     meta, members, spectators = await store.snapshot(ROOM)
     assert meta["capacity"] == "2" and members == [] and spectators == 2
+
+
+ROOM_B = "5f8e3c1e-0000-4000-8000-000000000002"
+
+
+async def test_a_user_is_a_member_of_one_room_at_a_time(redis: aioredis.Redis,
+                                                       redis_prefix: str) -> None:
+    """One live focus session per user: joining room B frees the user's slot in room A
+    (connected or dropped), reports it, and leaves A's other members alone."""
+    store = make_store(redis, redis_prefix, window_ms=1000)
+    await live_room(store, 5)
+    await store.ensure_room(RoomMeta(ROOM_B, "B", 5, "owner", "CODE2346", 1))
+    await join(store, "u1", "s1")
+    await join(store, "u2", "s2")
+    moved = await store.join_member(ROOM_B, user_id="u1", display_name="U1", sid="s9",
+                                    node_id="n1", now_ms=2000, resume_token=None)
+    assert moved.kind == "joined" and moved.moved_from is not None
+    other, before = moved.moved_from
+    assert other == ROOM and before.sid == "s1" and before.connected
+    assert [m.user_id for m in await store.members(ROOM)] == ["u2"]
+    assert [m.user_id for m in await store.members(ROOM_B)] == ["u1"]
+    # back to A from a dropped membership in B: B's slot goes without waiting for the window
+    assert await store.leave_member(ROOM_B, user_id="u1", sid="s9", now_ms=2100,
+                                    keep_slot=True) is not None
+    back = await join(store, "u1", "s10", now_ms=2200)
+    assert back.moved_from is not None and back.moved_from[0] == ROOM_B
+    assert not back.moved_from[1].connected
+    assert await store.members(ROOM_B) == []
+    # rejoining the same room is no move; leaving for good clears the membership
+    again = await join(store, "u1", "s11", now_ms=2300)
+    assert again.moved_from is None and again.kind == "rejoined"
+    await store.leave_member(ROOM, user_id="u1", sid="s11", now_ms=2400, keep_slot=False)
+    assert await redis.get(KeySpace(redis_prefix).user_room("u1")) is None
+
+
+async def test_a_stale_membership_does_not_block(redis: aioredis.Redis,
+                                                 redis_prefix: str) -> None:
+    """A slot freed by a sweep leaves the user's membership key behind; the next join
+    elsewhere finds no slot there and proceeds."""
+    store = make_store(redis, redis_prefix, window_ms=1000)
+    await live_room(store, 5)
+    await store.ensure_room(RoomMeta(ROOM_B, "B", 5, "owner", "CODE2346", 1))
+    await join(store, "u1", "s1", now_ms=1000)
+    await store.leave_member(ROOM, user_id="u1", sid="s1", now_ms=1000, keep_slot=True)
+    assert [m.user_id for m in await store.sweep(ROOM, 5000)] == ["u1"]
+    assert await redis.get(KeySpace(redis_prefix).user_room("u1")) == ROOM.encode()
+    moved = await store.join_member(ROOM_B, user_id="u1", display_name="U1", sid="s2",
+                                    node_id="n1", now_ms=5100, resume_token=None)
+    assert moved.moved_from is None and moved.member.slot == 0
+    assert await redis.get(KeySpace(redis_prefix).user_room("u1")) == ROOM_B.encode()
+
+
+async def test_concurrent_joins_of_one_user_to_two_rooms_leave_one_slot(
+        redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 5)
+    await store.ensure_room(RoomMeta(ROOM_B, "B", 5, "owner", "CODE2346", 1))
+    for round_ in range(10):
+        await asyncio.gather(
+            join(store, "u1", f"a{round_}"),
+            store.join_member(ROOM_B, user_id="u1", display_name="U1", sid=f"b{round_}",
+                              node_id="n1", now_ms=1000, resume_token=None),
+            return_exceptions=True)
+        held = [len(await store.members(r)) for r in (ROOM, ROOM_B)]
+        assert sorted(held) == [0, 1], (round_, held)

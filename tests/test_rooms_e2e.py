@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from avatars.frame import decode_batch, encode_frame
-from tests.client import Api, SioClient
+from tests.client import Api, SioClient, join_room
 from tests.conftest import RunningServer
 
 
@@ -25,24 +25,13 @@ def received_frames(client: SioClient) -> list[tuple[int, bytes]]:
     return out
 
 
-async def joined(server: RunningServer, api: Api, made: list[SioClient], room_id: str,
-                 name: str, role: str = "member") -> tuple[SioClient, dict[str, Any]]:
-    token, _ = await api.guest(name)
-    client = SioClient()
-    made.append(client)
-    await client.connect(server.base_url, token)
-    ack = await client.call("room_join", {"room_id": room_id, "role": role})
-    assert ack["ok"], ack
-    return client, ack
-
-
 async def test_members_and_spectator_relay(server: RunningServer, api: Api,
                                            sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    ann, ack_a = await joined(server, api, sio_clients, room_id, "Ann")
-    bob, ack_b = await joined(server, api, sio_clients, room_id, "Bob")
-    spec, ack_s = await joined(server, api, sio_clients, room_id, "Spec", "spectator")
+    ann, ack_a = await join_room(server.base_url, api, sio_clients, room_id, "Ann")
+    bob, ack_b = await join_room(server.base_url, api, sio_clients, room_id, "Bob")
+    spec, ack_s = await join_room(server.base_url, api, sio_clients, room_id, "Spec", "spectator")
     assert {ack_a["slot"], ack_b["slot"]} == {0, 1}
     assert ack_s["slot"] is None and ack_s["room"]["spectators"] == 1
     assert [m["display_name"] for m in ack_s["room"]["members"]] == ["Ann", "Bob"]
@@ -69,10 +58,10 @@ async def test_frames_stay_in_their_room(server: RunningServer, api: Api,
                                          sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_a, room_b = await api.room(owner), await api.room(owner)
-    a1, _ = await joined(server, api, sio_clients, room_a, "A1")
-    a2, _ = await joined(server, api, sio_clients, room_a, "A2")
-    b1, _ = await joined(server, api, sio_clients, room_b, "B1")
-    b2, _ = await joined(server, api, sio_clients, room_b, "B2", "spectator")
+    a1, _ = await join_room(server.base_url, api, sio_clients, room_a, "A1")
+    a2, _ = await join_room(server.base_url, api, sio_clients, room_a, "A2")
+    b1, _ = await join_room(server.base_url, api, sio_clients, room_b, "B1")
+    b2, _ = await join_room(server.base_url, api, sio_clients, room_b, "B2", "spectator")
     for i in range(10):
         await a1.send("frame", frame(i, 0.3))
         await asyncio.sleep(0.01)
@@ -109,7 +98,7 @@ async def test_resume_within_window_keeps_slot(server: RunningServer, api: Api,
                                                sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    watcher, _ = await joined(server, api, sio_clients, room_id, "Watcher")
+    watcher, _ = await join_room(server.base_url, api, sio_clients, room_id, "Watcher")
     token, user_id = await api.guest("Rita")
     first = SioClient()
     sio_clients.append(first)
@@ -120,7 +109,7 @@ async def test_resume_within_window_keeps_slot(server: RunningServer, api: Api,
     await watcher.wait_for("member_state", lambda d: d["slot"] == slot and not d["connected"])
 
     # someone else joining meanwhile must not get Rita's slot
-    other, other_ack = await joined(server, api, sio_clients, room_id, "Other")
+    other, other_ack = await join_room(server.base_url, api, sio_clients, room_id, "Other")
     assert other_ack["slot"] != slot
 
     second = SioClient()
@@ -146,12 +135,12 @@ async def test_slot_freed_after_resume_window(short_resume: None, server: Runnin
                                               api: Api, sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner, capacity=2)
-    watcher, _ = await joined(server, api, sio_clients, room_id, "Watcher")
-    leaver, ack = await joined(server, api, sio_clients, room_id, "Leaver")
+    watcher, _ = await join_room(server.base_url, api, sio_clients, room_id, "Watcher")
+    leaver, ack = await join_room(server.base_url, api, sio_clients, room_id, "Leaver")
     await leaver.sio.disconnect()
     left = await watcher.wait_for("member_left", lambda d: d["slot"] == ack["slot"], 5)
     assert left["display_name"] == "Leaver"
-    newcomer, ack2 = await joined(server, api, sio_clients, room_id, "Newcomer")
+    newcomer, ack2 = await join_room(server.base_url, api, sio_clients, room_id, "Newcomer")
     assert ack2["slot"] == ack["slot"]
 
 
@@ -159,7 +148,7 @@ async def test_leave_frees_slot_and_same_user_takes_over(
         server: RunningServer, api: Api, sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner, capacity=2)
-    watcher, _ = await joined(server, api, sio_clients, room_id, "Watcher")
+    watcher, _ = await join_room(server.base_url, api, sio_clients, room_id, "Watcher")
     token, _ = await api.guest("Twin")
     tab1, tab2 = SioClient(), SioClient()
     sio_clients.extend([tab1, tab2])
@@ -176,13 +165,43 @@ async def test_leave_frees_slot_and_same_user_takes_over(
     assert (await tab2.call("room_leave"))["error"]["code"] == "conflict"
 
 
+async def test_joining_another_room_ends_the_first_membership(
+        server: RunningServer, api: Api, sio_clients: list[SioClient]) -> None:
+    """One live session per user: a second tab joining room B frees the user's slot in room
+    A (its members see member_left) and the first tab is told and disconnected."""
+    owner, _ = await api.guest("Owner")
+    room_a = await api.room(owner, capacity=3)
+    room_b = await api.room(owner, capacity=3)
+    watcher, _ = await join_room(server.base_url, api, sio_clients, room_a, "Watcher")
+    token, user_id = await api.guest("Roamer")
+    tab1, tab2 = SioClient(), SioClient()
+    sio_clients.extend([tab1, tab2])
+    await tab1.connect(server.base_url, token)
+    await tab2.connect(server.base_url, token)
+    slot_a = (await tab1.call("room_join", {"room_id": room_a}))["slot"]
+    ack = await tab2.call("room_join", {"room_id": room_b})
+    assert ack["ok"] and [m["user_id"] for m in ack["room"]["members"]] == [user_id]
+    err = await tab1.wait_for("error")
+    assert err == {"code": "conflict",
+                   "message": "you joined another room from another connection"}
+    await asyncio.wait_for(tab1.disconnected.wait(), 5)
+    left = await watcher.wait_for("member_left", lambda d: d["slot"] == slot_a)
+    assert left["user_id"] == user_id
+    status, room = await api.call("GET", f"/api/rooms/{room_a}")
+    assert status == 200 and [m["display_name"] for m in room["members"]] == ["Watcher"]
+    # the same socket moving between rooms is a plain leave and join
+    assert (await tab2.call("room_join", {"room_id": room_a}))["ok"]
+    status, room = await api.call("GET", f"/api/rooms/{room_b}")
+    assert room["members"] == []
+
+
 async def test_malformed_frames_disconnect_but_room_keeps_working(
         server: RunningServer, api: Api, sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    good_a, ack_a = await joined(server, api, sio_clients, room_id, "GoodA")
-    good_b, _ = await joined(server, api, sio_clients, room_id, "GoodB")
-    bad, _ = await joined(server, api, sio_clients, room_id, "Bad")
+    good_a, ack_a = await join_room(server.base_url, api, sio_clients, room_id, "GoodA")
+    good_b, _ = await join_room(server.base_url, api, sio_clients, room_id, "GoodB")
+    bad, _ = await join_room(server.base_url, api, sio_clients, room_id, "Bad")
     garbage = [b"", b"\x00" * 72, frame(1)[:-1], b"\xa1" * 72, "text", 12345, [1, 2]]
     for i in range(1000):
         if bad.disconnected.is_set():
@@ -208,7 +227,7 @@ async def test_frame_flood_is_rate_limited(server: RunningServer, api: Api,
                                            sio_clients: list[SioClient]) -> None:
     owner, _ = await api.guest("Owner")
     room_id = await api.room(owner)
-    flood, _ = await joined(server, api, sio_clients, room_id, "Flood")
+    flood, _ = await join_room(server.base_url, api, sio_clients, room_id, "Flood")
     for i in range(60):  # burst of 30 allowed, then over the 45 fps budget
         await flood.send("frame", frame(i))
     err = await flood.wait_for("error", lambda e: e["code"] == "rate_limited")
