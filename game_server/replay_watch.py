@@ -1,0 +1,287 @@
+"""Replay watching (issue 5 part 2): one socket watches a recorded focus phase alone,
+outside any live room. See game_server.ghost_replay for replay inside a live room.
+
+``replay_watch {recording_id, speed}`` (a socket that is not a member of a live room; the
+recording visible to the caller by the rule of ``GET /api/ghosts/{id}``, and finished) reads
+the recording's chunks from Postgres and decodes them once (a worker thread, ~3 ms per 60 s
+chunk), then one task per watching socket streams to that socket only:
+
+- ``frames``: the binary batch of live rooms (``avatars.frame.encode_batch``, the relay's
+  encoder), one entry of slot 0, built with ``avatars.timeline.sample_to_frame``: capture
+  time = the recording's start (epoch ms) + the sample's ``t_ms`` (so capture times advance
+  ``speed`` times as fast as wall time), ``server_ms`` = the send time. One send per tick of
+  ``100 ms / speed`` (the timeline's 10 fps, scaled), only when the latest sample at the
+  replay position changed: at most one sample per tick at any speed;
+- ``member_state {slot: 0, attention, since_ms, connected: true}`` for each recorded
+  attention change (``since_ms`` = recording start + its ``t_ms``, the frames' clock);
+- ``replay_event {t_ms, kind, payload}`` for every other recorded event (``timer``: the
+  room's timer state at that moment), ``t_ms`` in ms from the recording's start;
+- ``replay_ended {recording_id}`` once the position reaches the duration; the replay is over.
+
+Position (ms of the recording) = ``base_pos + (monotonic now - base) * speed`` while playing,
+frozen while paused; ``replay_control`` rebases it. A seek re-sends the attention state at
+the new position (the latest change at or before it, ``idle`` at its start if none). One
+replay per socket: a new ``replay_watch`` replaces it; the task is cancelled on
+``replay_stop``, on disconnect and on shutdown (:meth:`ReplayWatcher.stop_all`). No Redis
+state, no lease: only the watching socket's node runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from avatars.frame import encode_batch
+from avatars.timeline import (
+    ATTENTION,
+    ChunkError,
+    Event,
+    Sample,
+    decode_chunk,
+    join_chunks,
+    sample_to_frame,
+)
+from game_server.ghost_repo import GhostRepo, Recording
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[str, str, Any], Awaitable[None]]
+"""``send(sid, event, data)``: one event to one socket."""
+
+FRAME_PERIOD_S = 0.1  # the timeline's 10 fps, at speed 1
+SLOT = 0
+
+
+class WatchError(Exception):
+    """A refused replay command; ``code`` is the wire error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A recording decoded once: ``duration_ms``; samples in time order with their
+    ``times`` (ms from the start); events sorted by time with their ``event_times``."""
+
+    duration_ms: int
+    samples: tuple[Sample, ...]
+    times: tuple[int, ...]
+    events: tuple[Event, ...]
+    event_times: tuple[int, ...]
+
+    def attention_at(self, pos_ms: int) -> tuple[str, int]:
+        """(state, t_ms) of the latest attention change at or before ``pos_ms``; ("idle", 0)
+        if none."""
+        for e in reversed(self.events[:bisect_right(self.event_times, pos_ms)]):
+            state = e.payload.get("state")
+            if e.kind == ATTENTION and isinstance(state, str):
+                return state, max(0, e.t_ms)
+        return "idle", 0
+
+
+def decode_recorded(duration_ms: int, blobs: Iterable[bytes]) -> Recorded:
+    """Decode stored chunks into a :class:`Recorded` (CPU ~3 ms per 60 s chunk); corrupt
+    chunks are skipped (a gap), logged."""
+    chunks = []
+    for data in blobs:
+        try:
+            chunks.append(decode_chunk(data))
+        except ChunkError:
+            logger.warning("replay chunk unreadable; skipped")
+    samples, events = join_chunks(chunks)
+    kept = tuple(s for s in samples if s.t_ms < duration_ms)
+    evs = tuple(sorted(events, key=lambda e: e.t_ms))
+    return Recorded(duration_ms, kept, tuple(s.t_ms for s in kept), evs,
+                    tuple(e.t_ms for e in evs))
+
+
+@dataclass(slots=True)
+class _Watch:
+    sid: str
+    rec: Recording
+    recorded: Recorded
+    speed: float
+    paused: bool = False
+    base_pos: float = 0.0  # ms of the recording at ``base_s``
+    base_s: float = field(default_factory=time.monotonic)
+    last_sample: int = -1
+    next_event: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def position(self, at_s: float) -> float:
+        if self.paused:
+            return self.base_pos
+        return min(float(self.recorded.duration_ms),
+                   self.base_pos + (at_s - self.base_s) * 1000.0 * self.speed)
+
+    def rebase(self, at_s: float) -> None:
+        self.base_pos, self.base_s = self.position(at_s), at_s
+
+    def state(self) -> dict[str, Any]:
+        return {"recording_id": str(self.rec.id), "duration_ms": self.recorded.duration_ms,
+                "speed": self.speed, "position_ms": int(self.position(time.monotonic())),
+                "paused": self.paused, "slot": SLOT, "user_id": str(self.rec.user_id),
+                "display_name": self.rec.display_name}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ReplayWatcher:
+    """The replays this node streams, one per watching socket (module docstring).
+    ``send(sid, event, data)`` emits to one socket."""
+
+    def __init__(self, repo: GhostRepo, send: Send) -> None:
+        self.repo = repo
+        self._send = send
+        self._watches: dict[str, _Watch] = {}
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def active(self) -> int:
+        """Replays running on this node."""
+        return len(self._watches)
+
+    async def watch(self, sid: str, caller_id: str, recording_id: uuid.UUID,
+                    speed: float) -> dict[str, Any]:
+        """Start (or replace) the replay of ``sid``; returns the replay state ``{recording_id,
+        duration_ms, speed, position_ms: 0, paused: false, slot: 0, user_id,
+        display_name}``. Raises WatchError ``not_found`` (no such recording, or not visible
+        to the caller) and ``conflict`` (still recording)."""
+        rec = await self.repo.get(recording_id)
+        if rec is None or not await self.repo.can_see(uuid.UUID(caller_id), rec):
+            raise WatchError("not_found", "no such recording")
+        if rec.ended_ms is None:
+            raise WatchError("conflict", "the recording is still in progress")
+        recorded = await self._load(rec)
+        await self.stop(sid)
+        w = _Watch(sid, rec, recorded, speed)
+        self._watches[sid] = w
+        w.task = asyncio.create_task(self._run(w), name=f"replay-watch-{sid}")
+        self.stats["replays_started"] += 1
+        return w.state()
+
+    async def control(self, sid: str, *, paused: bool | None, speed: float | None,
+                      seek_ms: int | None) -> dict[str, Any]:
+        """Pause/resume, change speed, seek (``seek_ms`` clamped to the duration; the
+        attention state there is sent at once); returns the replay state. Raises WatchError
+        ``conflict`` when ``sid`` watches nothing."""
+        w = self._watches.get(sid)
+        if w is None:
+            raise WatchError("conflict", "no replay running")
+        at = time.monotonic()
+        w.rebase(at)
+        if speed is not None:
+            w.speed = speed
+        if paused is not None:
+            w.paused = paused
+        if seek_ms is not None:
+            pos = min(seek_ms, w.recorded.duration_ms)
+            w.base_pos = float(pos)
+            w.last_sample = -1
+            w.next_event = bisect_right(w.recorded.event_times, pos)
+            state, t = w.recorded.attention_at(pos)
+            await self._send(sid, "member_state", self._member_state(w, state, t))
+        w.wake.set()
+        return w.state()
+
+    async def stop(self, sid: str) -> bool:
+        """End the replay of ``sid`` (no ``replay_ended``); False if there was none."""
+        w = self._watches.pop(sid, None)
+        if w is None:
+            return False
+        if w.task is not None and w.task is not asyncio.current_task():
+            w.task.cancel()
+            try:
+                await w.task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("replay task failed", extra={"sid": sid})
+        self.stats["replays_stopped"] += 1
+        return True
+
+    async def stop_all(self) -> None:
+        """Cancel every replay (shutdown)."""
+        for sid in list(self._watches):
+            await self.stop(sid)
+
+    async def _load(self, rec: Recording) -> Recorded:
+        """Read every stored chunk (indices may skip: a latecomer's recording has none
+        before its arrival) and decode them in a worker thread."""
+        blobs: list[bytes] = []
+        limit = rec.chunk_count + rec.duration_ms // 1000 + 2  # chunks are >= 1 s
+        idx = 0
+        while len(blobs) < rec.chunk_count and idx < limit:
+            data = await self.repo.chunk(rec.id, idx)
+            if data is not None:
+                blobs.append(data)
+            idx += 1
+        return await asyncio.to_thread(decode_recorded, rec.duration_ms, blobs)
+
+    @staticmethod
+    def _member_state(w: _Watch, state: str, t_ms: int) -> dict[str, Any]:
+        return {"slot": SLOT, "attention": state, "since_ms": w.rec.started_ms + t_ms,
+                "connected": True}
+
+    async def _run(self, w: _Watch) -> None:
+        try:
+            next_s = time.monotonic()
+            while True:
+                if w.paused:
+                    w.wake.clear()
+                    await w.wake.wait()
+                    next_s = time.monotonic()
+                    continue
+                at = time.monotonic()
+                pos = w.position(at)
+                await self._emit_until(w, int(pos))
+                if pos >= w.recorded.duration_ms:
+                    await self._send(w.sid, "replay_ended", {"recording_id": str(w.rec.id)})
+                    self.stats["replays_ended"] += 1
+                    break
+                next_s += FRAME_PERIOD_S / w.speed
+                delay = next_s - time.monotonic()
+                if delay < -1.0:  # far behind (a stalled loop): do not burst
+                    next_s, delay = time.monotonic(), 0.0
+                w.wake.clear()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["replay_errors"] += 1
+            logger.exception("replay failed", extra={"sid": w.sid})
+        if self._watches.get(w.sid) is w:
+            del self._watches[w.sid]
+
+    async def _emit_until(self, w: _Watch, pos: int) -> None:
+        """Send the events up to ``pos`` and the latest sample at ``pos`` if new."""
+        r = w.recorded
+        while w.next_event < len(r.events) and r.event_times[w.next_event] <= pos:
+            e = r.events[w.next_event]
+            w.next_event += 1
+            state = e.payload.get("state")
+            if e.kind == ATTENTION and isinstance(state, str):
+                await self._send(w.sid, "member_state",
+                                 self._member_state(w, state, max(0, e.t_ms)))
+            else:
+                await self._send(w.sid, "replay_event",
+                                 {"t_ms": e.t_ms, "kind": e.kind, "payload": e.payload})
+        i = bisect_right(r.times, pos) - 1
+        if i >= 0 and i != w.last_sample:
+            w.last_sample = i
+            frame = sample_to_frame(r.samples[i], i, w.rec.started_ms + r.times[i])
+            await self._send(w.sid, "frames", encode_batch(now_ms(), [(SLOT, frame)]))
+            self.stats["frames_out"] += 1
