@@ -20,10 +20,13 @@ Two node tasks (cancelled on shutdown, no state of their own in Redis beyond the
 - :meth:`GhostReplay.run_control`, every 100 ms: per room every ``sync_s`` one snapshot
   (timer, members) and the tick lease holder; ghosts gone from the members hash are dropped
   (removed by another node). Only the node holding the room's tick lease (GameService ticks
-  the room there, so exactly one node) publishes the ghost's recorded attention changes
+  the room there, so exactly one node) publishes the ghost's recorded attention
   (``member_state`` through the sid-guarded ``set_attention``, stored in its record) and
-  ``ghost_race`` every ``race_s``. Removal is a Lua delete that returns the record to one
-  caller only, who announces ``member_left``.
+  ``ghost_race`` every ``race_s``. Every node follows the recorded state; the holder
+  publishes it whenever it differs from the stored one (read at each sync), so a change
+  that fell due while no node held the lease (a room's first second, a handover) is
+  published late with its recorded ``since_ms`` instead of lost. Removal is a Lua delete
+  that returns the record to one caller only, who announces ``member_left``.
 
 Ghosts never deal damage or earn anything: the room tick and the timer's boss count members
 of kind ``live`` only, and awards come from the focus hash that only live members' ticks
@@ -148,7 +151,9 @@ class _Ghost:
     phase: tuple[int, int] | None = None  # (set t0, phase index) it replays in
     last_sample: int = -1
     next_event: int = 0
-    attention: str = "idle"
+    attention: str = "idle"  # the recorded state at the ghost's time
+    attention_since_ms: int = 0  # its recorded epoch ms
+    stored: str = "idle"  # the state in its member record (what the room was told)
     done: str | None = None  # why it must leave: "ended" | "phase_over"
 
 
@@ -284,7 +289,8 @@ class GhostReplay:
                 continue
             timeline = await self._load(rec)
             room = self._rooms.setdefault(room_id, _Room())
-            room.ghosts[rid] = _Ghost(rid, m.slot, timeline, attention=m.attention)
+            room.ghosts[rid] = _Ghost(rid, m.slot, timeline, attention=m.attention,
+                                      stored=m.attention)
             self.stats["ghosts_discovered"] += 1
         if room is not None and room.ghosts:
             await self._sync(room_id, room)
@@ -394,10 +400,12 @@ class GhostReplay:
                 g.next_event += 1
             if due is not None and due[1] != g.attention:
                 g.attention = due[1]
-                if room.leased:
-                    await self.game.publish_attention(
-                        room_id, slot=g.slot, sid=ghost_sid(rid), attention=due[1],
-                        since_ms=room.started_ms + max(0, due[0]))
+                g.attention_since_ms = room.started_ms + max(0, due[0])
+            if room.leased and g.attention != g.stored:
+                g.stored = g.attention
+                await self.game.publish_attention(
+                    room_id, slot=g.slot, sid=ghost_sid(rid), attention=g.attention,
+                    since_ms=g.attention_since_ms)
         if room.leased and room.ghosts and mono >= room.next_race:
             room.next_race = mono + self.race_s
             await self._broadcast(room_id, "ghost_race", {"ghosts": await self.race(room_id)})
@@ -415,11 +423,13 @@ class GhostReplay:
             room.started_ms, room.paused_at_ms = view.started_ms, view.paused_at_ms
         else:
             room.phase, room.paused_at_ms = None, None
-        present = {ghost_recording_id(m) for m in snap.members}
+        stored = {ghost_recording_id(m): m.attention for m in snap.members}
         for rid, g in list(room.ghosts.items()):
-            if rid not in present:  # removed by another node
+            if rid not in stored:  # removed by another node
                 self._forget(room_id, room, rid)
-            elif g.phase is None:
+                continue
+            g.stored = stored[rid]
+            if g.phase is None:
                 g.phase = room.phase  # waits until a focus phase runs
             elif g.phase != room.phase and g.done is None:
                 g.done = "phase_over"
