@@ -1,0 +1,87 @@
+/// <reference types="node" />
+/**
+ * The slice end to end against a running server (skipped unless STUDYVERSE_LIVE_URL is
+ * set; tests/test_web_client.py sets it to a test server): two guests sign in, sync their
+ * clocks, one creates a room and the other joins it by invite code, the second streams real
+ * recorded frames, and the first sees it join, its frames and its attention. Runs the
+ * client's own modules in Node (socket.io-client over `ws`, where notepack.io sends frames
+ * as msgpack ext type 0, which the server accepts alongside the browser's `bin`).
+ */
+
+import { afterEach, describe, expect, it } from "vitest";
+import { facePresent } from "../src/frame";
+import type { RoomView } from "../src/room";
+import { StudySession } from "../src/session";
+import raw from "./vectors/frames.json";
+
+const BASE = process.env.STUDYVERSE_LIVE_URL ?? "";
+const TIMEOUT_MS = 15_000;
+const recorded = (raw as unknown as { frames: { source: string; hex: string }[] }).frames
+  .filter((v) => v.source.startsWith("llv_dao.gesichter"))
+  .map((v) => Uint8Array.from(v.hex.match(/../g)!, (b) => parseInt(b, 16)));
+
+function until(session: StudySession, test: (view: RoomView) => boolean): Promise<RoomView> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`condition not met within ${TIMEOUT_MS} ms`));
+    }, TIMEOUT_MS);
+    const stop = session.subscribe((event) => {
+      if (event.kind === "room" && test(event.view)) {
+        clearTimeout(timer);
+        stop();
+        resolve(event.view);
+      }
+    });
+  });
+}
+
+const sessions: StudySession[] = [];
+afterEach(() => {
+  for (const s of sessions.splice(0)) s.close();
+});
+
+describe.skipIf(!BASE)("against a running server", () => {
+  it("signs in, joins, and shows members, frames and attention", async () => {
+    const ada = await StudySession.start("Ada", BASE);
+    const bo = await StudySession.start("Bo", BASE);
+    sessions.push(ada, bo);
+    for (const s of [ada, bo]) {
+      expect(s.clockEstimate?.samples).toBe(5);
+      expect(s.clockEstimate!.rttMs).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(s.clockEstimate!.offsetMs)).toBeLessThan(1000); // same machine
+      expect(Math.abs(s.serverNow() - Date.now())).toBeLessThan(1000);
+    }
+
+    const { view: mine, room } = await ada.createAndJoin("Slice room", 3);
+    expect(mine).toMatchObject({ roomId: room.room_id, name: "Slice room", capacity: 3 });
+    expect(mine.mySlot).not.toBeNull();
+    const seesBo = until(ada, (v) => [...v.members.values()].some((m) => m.display_name === "Bo"));
+    const theirs = await bo.joinByIdOrInvite(room.invite_code.toLowerCase());
+    expect(theirs.roomId).toBe(room.room_id);
+    expect(theirs.members.size).toBe(2);
+    const boSlot = theirs.mySlot!;
+    expect((await seesBo).members.get(boSlot)?.attention).toBe("idle");
+
+    // Bo streams a real recording at ~30 fps until Ada sees its frames and focus
+    const focused = until(ada, (v) => v.members.get(boSlot)?.attention === "focused"
+      && v.frames.has(boSlot));
+    let i = 0;
+    const pump = setInterval(() => bo.sendFrame(recorded[i++ % recorded.length]!), 33);
+    try {
+      const seen = await focused;
+      const latest = seen.frames.get(boSlot)!;
+      expect(facePresent(latest.frame)).toBe(true);
+      expect(latest.serverMs).toBeGreaterThan(0);
+      expect(seen.members.get(boSlot)?.sinceMs).toBeGreaterThan(0);
+      expect(seen.badFrames).toBe(0);
+      expect(seen.frames.has(seen.mySlot!)).toBe(false); // never one's own frames
+    } finally {
+      clearInterval(pump);
+    }
+
+    const left = until(ada, (v) => !v.members.has(boSlot));
+    await bo.socket.leaveRoom();
+    await left;
+  }, 30_000);
+});

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { encodeBatch, encodeFrame, encodeNoFaceFrame } from "../src/frame";
+import type { RoomState, TimerState } from "../src/protocol";
+import {
+  framesReceived, fromJoinAck, fromRoomState, memberJoined, memberLeft, memberState,
+  membersBySlot, timerChanged,
+} from "../src/room";
+import { describeRoom, describeTimer, formatDuration } from "../src/view";
+
+const IDLE: TimerState = {
+  phase: "idle", cycle: 0, cycles: 0, phase_started_ms: null, phase_ends_ms: null,
+  paused_at_ms: null, durations: null,
+};
+
+function state(overrides: Partial<RoomState> = {}): RoomState {
+  return {
+    room_id: "r1", name: "Deep work", capacity: 5, owner_id: "u1",
+    members: [
+      { slot: 0, user_id: "u1", display_name: "Ada", kind: "live", attention: "focused", connected: true },
+      { slot: 2, user_id: "u2", display_name: "Bo", kind: "live", attention: "idle", connected: false },
+    ],
+    spectators: 1, timer: IDLE, boss: null, server_ms: 1_000, ...overrides,
+  };
+}
+
+const scores = new Array<number>(51).fill(0.5);
+
+describe("room view", () => {
+  it("starts from the join ack and follows member events without mutating", () => {
+    const v0 = fromJoinAck({ room: state(), slot: 0, resume_token: "t", resumed: false });
+    expect(v0.mySlot).toBe(0);
+    expect(membersBySlot(v0).map((m) => [m.slot, m.display_name, m.attention]))
+      .toEqual([[0, "Ada", "focused"], [2, "Bo", "idle"]]);
+
+    const v1 = memberJoined(v0, { slot: 1, user_id: "u3", display_name: "Cy", kind: "ghost" });
+    expect(v0.members.size).toBe(2);
+    expect(v1.members.get(1)).toMatchObject({ kind: "ghost", attention: "idle", connected: true });
+
+    const v2 = memberState(v1, { slot: 2, attention: "distracted", since_ms: 500, connected: true });
+    expect(v2.members.get(2)).toMatchObject({ attention: "distracted", sinceMs: 500, connected: true });
+    expect(v1.members.get(2)?.attention).toBe("idle");
+    expect(memberState(v2, { slot: 9, attention: "focused", since_ms: 1 })).toBe(v2);
+
+    const v3 = memberLeft(v2, { slot: 2, user_id: "u2", display_name: "Bo", kind: "live" });
+    expect([...v3.members.keys()].sort()).toEqual([0, 1]);
+    expect(memberLeft(v3, { slot: 2, user_id: "u2", display_name: "Bo", kind: "live" })).toBe(v3);
+
+    const timer: TimerState = { ...IDLE, phase: "focus", cycle: 1, cycles: 4,
+      phase_started_ms: 0, phase_ends_ms: 1_500_000 };
+    expect(timerChanged(v3, timer).timer).toBe(timer);
+  });
+
+  it("keeps the newest frame per slot and counts what does not decode", () => {
+    const v0 = fromRoomState(state(), null, 0);
+    const f1 = encodeFrame({ seq: 1, captureMs: 10, scores, yawDeg: 12.5 });
+    const f2 = encodeFrame({ seq: 2, captureMs: 20, scores, yawDeg: -3 });
+    const v1 = framesReceived(v0, encodeBatch(100, [[2, f1]]).buffer);
+    const v2 = framesReceived(v1, encodeBatch(133, [[2, f2], [0, encodeNoFaceFrame(5, 6)]]));
+    expect(v2.frames.get(2)).toMatchObject({ serverMs: 133, frame: { seq: 2, yawCdeg: -300 } });
+    expect(v2.frames.get(0)?.frame.flags).toBe(0);
+    expect(v1.frames.get(2)?.frame.seq).toBe(1);
+
+    const broken = encodeBatch(1, [[2, f1]]);
+    broken[11] = 0x00; // the entry's kind byte
+    const v3 = framesReceived(v2, broken);
+    expect(v3.badFrames).toBe(1);
+    expect(v3.frames.get(2)?.frame.seq).toBe(2);
+    expect(framesReceived(v3, new Uint8Array([0xb1])).badFrames).toBe(2);
+
+    // a fresh RoomState keeps frames of members still present, forgets the others
+    const v4 = fromRoomState(state({ members: [state().members[1]!] }), v3);
+    expect([...v4.frames.keys()]).toEqual([2]);
+    expect(v4.mySlot).toBe(0);
+    expect(memberLeft(v3, { slot: 2, user_id: "u2", display_name: "Bo", kind: "live" })
+      .frames.has(2)).toBe(false);
+  });
+});
+
+describe("text view", () => {
+  it("formats durations and the timer on the server clock", () => {
+    expect(formatDuration(0)).toBe("0:00");
+    expect(formatDuration(61_001)).toBe("1:02");
+    expect(formatDuration(-5)).toBe("0:00");
+    const v = fromRoomState(state(), null, 0);
+    expect(describeTimer(v, 0)).toBe("timer: idle");
+    const running = timerChanged(v, { ...IDLE, phase: "focus", cycle: 1, cycles: 4,
+      phase_started_ms: 0, phase_ends_ms: 1_500_000 });
+    expect(describeTimer(running, 1_440_000)).toBe("timer: focus 1/4, 1:00 left");
+    const paused = timerChanged(v, { ...running.timer, paused_at_ms: 1_200_000 });
+    expect(describeTimer(paused, 1_440_000)).toBe("timer: focus 1/4, 5:00 left (paused)");
+  });
+
+  it("lists members with their attention, connection and newest frame", () => {
+    let v = fromRoomState(state(), null, 0);
+    v = memberState(v, { slot: 0, attention: "looking_away", since_ms: 10_000 });
+    v = framesReceived(v, encodeBatch(1, [[0, encodeFrame({ seq: 7, captureMs: 1, scores,
+      yawDeg: 31.25, pitchDeg: -4 })]]));
+    expect(describeRoom(v, 75_000)).toEqual([
+      "Deep work (2/5 members, 1 watching)",
+      "timer: idle",
+      "#0 Ada (you) - looking_away for 1:05 [frame 7: yaw 31.3 pitch -4.0]",
+      "#2 Bo - idle [disconnected]",
+    ]);
+  });
+});
