@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_disconnect_clients)
     add_routes(app)
     app.router.add_get("/metrics", metrics)
-    _serve_client(app, settings.web_client_dir)
+    _serve_client(app, settings)
     return app
 
 
@@ -271,15 +271,21 @@ async def _disconnect_clients(app: web.Application) -> None:
         await deps.namespace.disconnect_all()
 
 
-def _serve_client(app: web.Application, directory: Path) -> None:
-    index = directory / "index.html"
+def _serve_client(app: web.Application, settings: Settings) -> None:
+    """Serve the browser client (game_server.web_build). With ``web_client_build`` it is
+    built first, once per start, before the engines start: a failed build leaves nothing
+    running, and a start with a current build only hashes the sources."""
+    from game_server.web_build import client_routes, dist_dir, ensure_built
 
-    async def root(request: web.Request) -> web.StreamResponse:
-        if index.exists():
-            return web.FileResponse(index)
-        return web.Response(text="Studyverse server is running; the web client is not built.",
-                            content_type="text/plain")
+    if settings.web_client_build:
+        source = Path(settings.web_client_src_dir)
+        if dist_dir(source).resolve() != Path(settings.web_client_dir).resolve():
+            logger.warning("web_client_dir is not web_client_src_dir/dist: the client built "
+                           "at start is not the one served")
 
-    app.router.add_get("/", root)
-    if (directory / "assets").is_dir():
-        app.router.add_static("/assets", directory / "assets", show_index=False)
+        async def build(app: web.Application) -> None:
+            await asyncio.to_thread(ensure_built, source)
+
+        app.on_startup.insert(0, build)  # ahead of cleanup_ctx (engines, services)
+    app.router.add_routes(client_routes(Path(settings.web_client_dir),
+                                        Path(settings.data_dir) / "models"))

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     node_id: str | None = Field(None, description="this node's id; unset = random per process")
     migrations_dir: Path = Field(REPO_ROOT / "migrations", description="numbered *.sql files")
     web_client_dir: Path = Field(REPO_ROOT / "web_client" / "dist", description="built client")
+    web_client_src_dir: Path = Field(
+        REPO_ROOT / "web_client", description="browser client sources (package.json, src/)")
+    web_client_build: bool = Field(
+        True, description="at start, build web_client_src_dir into its dist/ when that is "
+        "missing or stale (npm ci + vite build; needs Node.js >= 20.19 and npm only then); "
+        "false = serve web_client_dir as it is")
 
     jwt_secret: SecretStr | None = Field(
         None, description="HS256 key, >= 32 bytes; unset = generated into data_dir/jwt_secret"
