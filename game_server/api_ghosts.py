@@ -1,18 +1,22 @@
 """HTTP routes of ghost recordings (``/api/ghosts...``) and the member's recording settings
 (``/api/me/recording``). Recording itself happens on the socket's node
-(``game_server.recorder``); replay is not here yet.
+(``game_server.recorder``); replay is on the socket (``game_server.replay_watch``,
+``game_server.ghost_replay``).
 
 Who sees a recording (``game_server.ghost_repo``): its owner always; ``link``: any signed-in
 user who knows its id; ``room``: also the room's people, i.e. its owner and anyone with a
 focus session or a recording in that room (membership lives in Redis only while connected,
-so having studied there is the lasting test). A recording the caller may not see is 404,
-as if it did not exist. Changing or deleting one is the owner's: 403 ``forbidden`` for
-anyone else (404 if it does not exist).
+so having studied there is the lasting test). A recording the caller may not see is 403
+``forbidden`` (issue 5: someone else's private recording is forbidden, not hidden; ids are
+random UUIDs, so this tells nothing guessable); one that does not exist is 404. Changing
+or deleting one is the owner's: 403 ``forbidden`` for anyone else.
 
 - ``GET /api/ghosts?limit=``: the caller's recordings and the ``room`` recordings shared
   with them, newest first (``link`` recordings of others are not listed: they are found by
   id only).
 - ``GET /api/ghosts/{id}``: metadata (who, when, length, focus share, chunks, bytes).
+- ``GET /api/ghosts/{id}/phase``: the recordings of its room focus phase (one per member)
+  and whether the caller can watch the whole phase (all visible and finished).
 - ``GET /api/ghosts/{id}/chunks/{idx}``: one stored chunk, ``application/octet-stream``
   (``avatars.timeline.decode_chunk`` reads it); 404 for a chunk not stored.
 - ``PATCH /api/ghosts/{id}`` ``{visibility}``; ``DELETE /api/ghosts/{id}`` (204; the chunks
@@ -72,6 +76,26 @@ class GhostsOut(BaseModel):
     ghosts: list[GhostOut]
 
 
+class PhaseMember(BaseModel):
+    """One recording of a room's focus phase: the recording's id and whether the caller
+    may see it; who and whether it is finished only when visible (null otherwise)."""
+
+    recording_id: uuid.UUID
+    visible: bool
+    user_id: uuid.UUID | None
+    display_name: str | None
+    ended: bool | None
+
+
+class PhaseOut(BaseModel):
+    """The recordings of a recording's room focus phase (``replay_watch`` with
+    ``whole_room``), in start order; ``whole_room``: all visible to the caller and finished,
+    so the whole phase can be watched."""
+
+    recordings: list[PhaseMember]
+    whole_room: bool
+
+
 class GhostsQuery(Inbound):
     limit: int = Field(50, ge=1, le=200, description="recordings to return")
 
@@ -102,14 +126,17 @@ def _out(rec: Recording, caller: uuid.UUID) -> GhostOut:
 
 
 async def _visible(request: web.Request) -> tuple[GhostRepo, uuid.UUID, Recording]:
-    """(repo, caller, recording) for a recording the caller may see; 404 otherwise."""
+    """(repo, caller, recording) for a recording the caller may see; 404 if it does not
+    exist, 403 if the caller may not see it."""
     deps = request.app[DEPS]
     caller = authenticate(request, deps).user_id
     ghost_id = path_uuid(request, "ghost_id", "recording")
     repo = GhostRepo(deps.pool)
     rec = await repo.get(ghost_id)
-    if rec is None or not await repo.can_see(caller, rec):
+    if rec is None:
         raise HttpError(404, "not_found", "no such recording")
+    if not await repo.can_see(caller, rec):
+        raise HttpError(403, "forbidden", "this recording is not shared with you")
     return repo, caller, rec
 
 
@@ -138,14 +165,30 @@ async def list_ghosts(request: web.Request) -> web.Response:
     return model_response(GhostsOut(ghosts=[_out(r, caller) for r in recs]))
 
 
-@router.route("GET", "/api/ghosts/{ghost_id}", response=GhostOut, errors=(404,))
+@router.route("GET", "/api/ghosts/{ghost_id}", response=GhostOut, errors=(403, 404))
 async def get_ghost(request: web.Request) -> web.Response:
-    """One recording's metadata (404 when the caller may not see it)."""
+    """One recording's metadata (403 when the caller may not see it)."""
     _, caller, rec = await _visible(request)
     return model_response(_out(rec, caller))
 
 
-@router.route("GET", "/api/ghosts/{ghost_id}/chunks/{idx}", errors=(404,))
+@router.route("GET", "/api/ghosts/{ghost_id}/phase", response=PhaseOut, errors=(403, 404))
+async def get_phase(request: web.Request) -> web.Response:
+    """The recordings of this recording's room focus phase and whether the whole phase can
+    be replayed by the caller (``replay_watch {whole_room: true}``)."""
+    repo, caller, rec = await _visible(request)
+    members = []
+    for r in await repo.phase_recordings(rec):
+        seen = await repo.can_see(caller, r)
+        members.append(PhaseMember(
+            recording_id=r.id, visible=seen, user_id=r.user_id if seen else None,
+            display_name=r.display_name if seen else None,
+            ended=(r.ended_ms is not None) if seen else None))
+    return model_response(PhaseOut(recordings=members, whole_room=all(
+        m.visible and m.ended for m in members)))
+
+
+@router.route("GET", "/api/ghosts/{ghost_id}/chunks/{idx}", errors=(403, 404))
 async def get_chunk(request: web.Request) -> web.Response:
     """One stored timeline chunk as application/octet-stream (avatars.timeline layout)."""
     repo, _, rec = await _visible(request)
@@ -174,9 +217,11 @@ async def patch_ghost(request: web.Request) -> web.Response:
 
 @router.route("DELETE", "/api/ghosts/{ghost_id}", status=204, errors=(403, 404))
 async def delete_ghost(request: web.Request) -> web.Response:
-    """Delete a recording and all its chunks (owner only)."""
+    """Delete a recording and all its chunks (owner only); its ghost leaves every room it
+    is replaying in."""
     repo, _, rec = await _owned(request)
     await repo.delete(rec.id)
+    await request.app[DEPS].namespace.replay.recording_deleted(rec.id)  # its ghosts leave
     return web.Response(status=204)
 
 

@@ -42,6 +42,7 @@ from pydantic import BaseModel
 
 from game_server.awards import GROUP
 from game_server.deps import DEPS, Deps
+from game_server.ghost_repo import GhostRepo
 from game_server.http_common import ApiRouter, HttpError, authenticate, json_response, parse
 from game_server.privacy_repo import PrivacyRepo
 from game_server.realtime import sio_room
@@ -104,7 +105,10 @@ async def delete_me(request: web.Request) -> web.Response:
     stats: Counter[str] = Counter()
     stats["sockets_closed"] = await deps.disconnect_user(user_id)
     await deps.namespace.interruptions.drain(timeout_s=2)
+    recordings = await GhostRepo(deps.pool).ids_of(identity.user_id)
     erased = await PrivacyRepo(deps.pool).erase(identity.user_id)
+    for recording_id in recordings:  # their ghosts leave the rooms they replay in
+        stats["ghosts_removed"] += await deps.namespace.replay.recording_deleted(recording_id)
     owned = [] if erased is None else [str(r) for r in erased.owned_rooms]
     stats.update(await erase_live_state(deps, user_id, owned,
                                         None if erased is None else erased.username))

@@ -198,13 +198,15 @@ class GhostReplay:
     async def add(self, room_id: str, caller_id: str, recording_id: uuid.UUID) -> Member:
         """``ghost_add``: the room owner adds a recording it may see as a ghost member;
         ``member_joined`` goes to the room. Raises ReplayError ``forbidden`` (not the
-        owner), ``not_found`` (no such recording, or not visible to the caller: the rule
-        of GET /api/ghosts/{id}), ``conflict`` (still recording); RoomFull, GhostConflict,
-        RoomNotFound from the store."""
+        owner, or the recording is not visible to the caller: the rule of GET
+        /api/ghosts/{id}), ``not_found`` (no such recording), ``conflict`` (still
+        recording); RoomFull, GhostConflict, RoomNotFound from the store."""
         await self._owner(room_id, caller_id)
         rec = await self.repo.get(recording_id)
-        if rec is None or not await self.repo.can_see(uuid.UUID(caller_id), rec):
+        if rec is None:
             raise ReplayError("not_found", "no such recording")
+        if not await self.repo.can_see(uuid.UUID(caller_id), rec):
+            raise ReplayError("forbidden", "this recording is not shared with you")
         if rec.ended_ms is None:
             raise ReplayError("conflict", "the recording is still in progress")
         rid = str(rec.id)
@@ -231,6 +233,16 @@ class GhostReplay:
         if gone is None:
             raise ReplayError("not_found", "no such ghost in this room")
         return gone
+
+    async def recording_deleted(self, recording_id: uuid.UUID) -> int:
+        """The recording is gone (``DELETE /api/ghosts/{id}``, account deletion): its ghost
+        leaves every room at once (``member_left`` to each), whichever node replays it;
+        other nodes forget it at their next sync. Returns the rooms it left."""
+        rid, left = str(recording_id), 0
+        for room_id in await self.store.ghost_rooms(rid):
+            if await self._remove(room_id, rid) is not None:
+                left += 1
+        return left
 
     async def _owner(self, room_id: str, caller_id: str) -> None:
         snap = await self.game.store.snapshot(room_id)

@@ -71,8 +71,13 @@ WHERE r.user_id = $1
 ORDER BY r.started_at DESC, r.id
 LIMIT $2"""
 IN_MY_ROOMS = f"SELECT $2::uuid IN ({MY_ROOMS})"
+SELECT_PHASE = f"""
+SELECT {COLUMNS} FROM ghost_recordings r JOIN users u ON u.id = r.user_id
+WHERE r.room_id = $1 AND r.set_started_at = $2 AND r.phase_index = $3
+ORDER BY r.started_at, r.user_id"""
 SELECT_CHUNK = "SELECT data FROM ghost_chunks WHERE recording_id = $1 AND idx = $2"
 SET_VISIBILITY = "UPDATE ghost_recordings SET visibility = $2 WHERE id = $1"
+SELECT_IDS_OF_USER = "SELECT id FROM ghost_recordings WHERE user_id = $1"
 DELETE = "DELETE FROM ghost_recordings WHERE id = $1"  # chunks go by ON DELETE CASCADE
 
 
@@ -173,6 +178,15 @@ class GhostRepo:
         studied in, newest first, at most ``limit``."""
         return [_recording(r) for r in await self._pool.fetch(SELECT_VISIBLE, user_id, limit)]
 
+    async def phase_recordings(self, rec: Recording) -> list[Recording]:
+        """Every recording of ``rec``'s room focus phase (same room, set start and phase
+        index; ``rec`` included), in start order; just ``[rec]`` without a room."""
+        if rec.room_id is None:
+            return [rec]
+        rows = await self._pool.fetch(SELECT_PHASE, rec.room_id, _ts(rec.set_started_ms),
+                                      rec.phase_index)
+        return [_recording(r) for r in rows]
+
     async def can_see(self, user_id: uuid.UUID, rec: Recording) -> bool:
         """Whether ``user_id`` may read ``rec`` (module docstring)."""
         if rec.user_id == user_id or rec.visibility == "link":
@@ -187,6 +201,10 @@ class GhostRepo:
 
     async def set_visibility(self, recording_id: uuid.UUID, visibility: Visibility) -> None:
         await self._pool.execute(SET_VISIBILITY, recording_id, visibility)
+
+    async def ids_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """Every recording id of the user (account deletion takes their ghosts out)."""
+        return [r["id"] for r in await self._pool.fetch(SELECT_IDS_OF_USER, user_id)]
 
     async def delete(self, recording_id: uuid.UUID) -> bool:
         """Delete the recording and all its chunks; False if it was not there."""

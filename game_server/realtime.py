@@ -253,9 +253,10 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_ghost_add(self, sid: str, data: Any = None) -> dict[str, Any]:
         """``ghost_add {recording_id}`` -> ack ``{ok, ghost: {slot, recording_id, user_id,
         display_name}}``; the room gets ``member_joined {slot, user_id, display_name, kind:
-        "ghost"}``. Errors: ``forbidden`` (not the room's owner), ``not_found`` (no such
-        recording, or not visible to the caller), ``conflict`` (already a ghost here, still
-        recording, not in a room), ``room_full``. See game_server.ghost_replay."""
+        "ghost"}``. Errors: ``forbidden`` (not the room's owner, or the recording is not
+        visible to the caller), ``not_found`` (no such recording), ``conflict`` (already a
+        ghost here, still recording, not in a room), ``room_full``. See
+        game_server.ghost_replay."""
         async def run(conn: Connection, p: GhostAdd) -> dict[str, Any]:
             room_id = self._room_of(conn)
             member = await self.replay.add(room_id, conn.user_id, p.recording_id)
@@ -279,19 +280,21 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.emit(event, data, to=sid)
 
     async def on_replay_watch(self, sid: str, data: Any = None) -> dict[str, Any]:
-        """``replay_watch {recording_id, speed?: 1}`` (speed 0.5..8) -> ack ``{ok, replay:
-        {recording_id, duration_ms, speed, position_ms, paused, slot: 0, user_id,
-        display_name}}``; then ``frames`` (slot 0), ``member_state``, ``replay_event`` and
-        ``replay_ended`` to this socket only (game_server.replay_watch). Replaces this
-        socket's running replay. Errors: ``conflict`` (a member of a live room, or still
-        recording), ``not_found`` (no such recording, or not visible to the caller),
-        ``bad_request``."""
+        """``replay_watch {recording_id, speed?: 1, whole_room?: false}`` (speed 0.5..8) ->
+        ack ``{ok, replay: {recording_id, duration_ms, speed, position_ms, paused,
+        whole_room, slot: 0, user_id, display_name, members: [{slot, recording_id, user_id,
+        display_name}]}}``; then ``frames``, ``member_state``, ``replay_event`` and
+        ``replay_ended`` to this socket only (game_server.replay_watch; ``whole_room``: every
+        member's recording of the room's phase, one slot each). Replaces this socket's
+        running replay. Errors: ``conflict`` (a member of a live room, or still recording),
+        ``forbidden`` (a recording not visible to the caller), ``not_found`` (no such
+        recording), ``bad_request``."""
         async def run(conn: Connection, p: ReplayWatch) -> dict[str, Any]:
             if conn.slot is not None:
                 raise CommandError("conflict", "a room member cannot watch a replay")
             try:
                 state = await self.watcher.watch(conn.sid, conn.user_id, p.recording_id,
-                                                 p.speed)
+                                                 p.speed, p.whole_room)
             except WatchError as exc:
                 raise CommandError(exc.code, str(exc)) from None
             return ok(replay=state)

@@ -1,26 +1,34 @@
-"""Replay watching (issue 5 part 2): one socket watches a recorded focus phase alone,
-outside any live room. See game_server.ghost_replay for replay inside a live room.
+"""Replay watching (issue 5 part 2): one socket watches a recorded focus phase outside any
+live room: one member's recording, or the whole room's phase (every member's recording of
+it together). See game_server.ghost_replay for replay inside a live room.
 
-``replay_watch {recording_id, speed}`` (a socket that is not a member of a live room; the
-recording visible to the caller by the rule of ``GET /api/ghosts/{id}``, and finished) reads
-the recording's chunks from Postgres and decodes them once (a worker thread, ~3 ms per 60 s
-chunk), then one task per watching socket streams to that socket only:
+``replay_watch {recording_id, speed, whole_room?}`` (a socket that is not a member of a live
+room; every recording played must be visible to the caller by the rule of ``GET
+/api/ghosts/{id}``, and finished) reads the recordings' chunks from Postgres and decodes them
+once (a worker thread, ~3 ms per 60 s chunk). The recording asked for plays in slot 0; with
+``whole_room`` the other recordings of its room's focus phase (same room, set start and
+phase index: ``GhostRepo.phase_recordings``) play in slots 1.. in start order. The replay's
+clock starts at the earliest recording's start (epoch ms); a recording that started later (a
+latecomer) is offset by the difference. One task per watching socket streams to that socket
+only:
 
 - ``frames``: the binary batch of live rooms (``avatars.frame.encode_batch``, the relay's
-  encoder), one entry of slot 0, built with ``avatars.timeline.sample_to_frame``: capture
-  time = the recording's start (epoch ms) + the sample's ``t_ms`` (so capture times advance
-  ``speed`` times as fast as wall time), ``server_ms`` = the send time. One send per tick of
-  ``100 ms / speed`` (the timeline's 10 fps, scaled), only when the latest sample at the
-  replay position changed: at most one sample per tick at any speed;
-- ``member_state {slot: 0, attention, since_ms, connected: true}`` for each recorded
+  encoder), one entry per slot whose latest sample changed, built with
+  ``avatars.timeline.sample_to_frame``: capture time = the recording's start (epoch ms) +
+  the sample's ``t_ms`` (so capture times advance ``speed`` times as fast as wall time),
+  ``server_ms`` = the send time. One send per tick of ``100 ms / speed`` (the timeline's
+  10 fps, scaled): at most one sample per slot per tick at any speed;
+- ``member_state {slot, attention, since_ms, connected: true}`` for each recorded
   attention change (``since_ms`` = recording start + its ``t_ms``, the frames' clock);
-- ``replay_event {t_ms, kind, payload}`` for every other recorded event (``timer``: the
-  room's timer state at that moment), ``t_ms`` in ms from the recording's start;
-- ``replay_ended {recording_id}`` once the position reaches the duration; the replay is over.
+- ``replay_event {t_ms, kind, payload}`` for every other recorded event of slot 0's
+  recording (``timer``: the room's timer state at that moment; every member recorded the
+  same), ``t_ms`` in ms of the replay's clock;
+- ``replay_ended {recording_id}`` once the position reaches the duration (the latest end);
+  the replay is over.
 
-Position (ms of the recording) = ``base_pos + (monotonic now - base) * speed`` while playing,
-frozen while paused; ``replay_control`` rebases it. A seek re-sends the attention state at
-the new position (the latest change at or before it, ``idle`` at its start if none). One
+Position (ms of the replay) = ``base_pos + (monotonic now - base) * speed`` while playing,
+frozen while paused; ``replay_control`` rebases it. A seek re-sends each slot's attention
+state at the new position (the latest change at or before it, ``idle`` if none). One
 replay per socket: a new ``replay_watch`` replaces it; the task is cancelled on
 ``replay_stop``, on disconnect and on shutdown (:meth:`ReplayWatcher.stop_all`). No Redis
 state, no lease: only the watching socket's node runs it.
@@ -56,7 +64,6 @@ Send = Callable[[str, str, Any], Awaitable[None]]
 """``send(sid, event, data)``: one event to one socket."""
 
 FRAME_PERIOD_S = 0.1  # the timeline's 10 fps, at speed 1
-SLOT = 0
 
 
 class WatchError(Exception):
@@ -105,33 +112,62 @@ def decode_recorded(duration_ms: int, blobs: Iterable[bytes]) -> Recorded:
 
 
 @dataclass(slots=True)
-class _Watch:
-    sid: str
+class _Track:
+    """One recording of a replay: its ``slot`` and ``offset_ms`` (its start - the replay's
+    start: a latecomer's recording starts later on the phase's clock)."""
+
+    slot: int
     rec: Recording
     recorded: Recorded
-    speed: float
-    paused: bool = False
-    base_pos: float = 0.0  # ms of the recording at ``base_s``
-    base_s: float = field(default_factory=time.monotonic)
+    offset_ms: int
     last_sample: int = -1
     next_event: int = 0
+
+    def member(self) -> dict[str, Any]:
+        return {"slot": self.slot, "recording_id": str(self.rec.id),
+                "user_id": str(self.rec.user_id), "display_name": self.rec.display_name}
+
+    def seek(self, pos: int) -> None:
+        self.last_sample = -1
+        self.next_event = bisect_right(self.recorded.event_times, pos - self.offset_ms)
+
+
+@dataclass(slots=True)
+class _Watch:
+    sid: str
+    tracks: list[_Track]  # slot order; tracks[0] is the recording asked for
+    whole_room: bool
+    speed: float
+    paused: bool = False
+    base_pos: float = 0.0  # ms of the replay at ``base_s``
+    base_s: float = field(default_factory=time.monotonic)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    @property
+    def started_ms(self) -> int:
+        """The replay's t = 0 in epoch ms (the earliest recording's start)."""
+        return min(t.rec.started_ms for t in self.tracks)
+
+    @property
+    def duration_ms(self) -> int:
+        return max(t.offset_ms + t.recorded.duration_ms for t in self.tracks)
 
     def position(self, at_s: float) -> float:
         if self.paused:
             return self.base_pos
-        return min(float(self.recorded.duration_ms),
+        return min(float(self.duration_ms),
                    self.base_pos + (at_s - self.base_s) * 1000.0 * self.speed)
 
     def rebase(self, at_s: float) -> None:
         self.base_pos, self.base_s = self.position(at_s), at_s
 
     def state(self) -> dict[str, Any]:
-        return {"recording_id": str(self.rec.id), "duration_ms": self.recorded.duration_ms,
+        first = self.tracks[0]
+        return {"recording_id": str(first.rec.id), "duration_ms": self.duration_ms,
                 "speed": self.speed, "position_ms": int(self.position(time.monotonic())),
-                "paused": self.paused, "slot": SLOT, "user_id": str(self.rec.user_id),
-                "display_name": self.rec.display_name}
+                "paused": self.paused, "whole_room": self.whole_room,
+                **first.member(), "members": [t.member() for t in self.tracks]}
 
 
 def now_ms() -> int:
@@ -153,20 +189,44 @@ class ReplayWatcher:
         """Replays running on this node."""
         return len(self._watches)
 
-    async def watch(self, sid: str, caller_id: str, recording_id: uuid.UUID,
-                    speed: float) -> dict[str, Any]:
-        """Start (or replace) the replay of ``sid``; returns the replay state ``{recording_id,
-        duration_ms, speed, position_ms: 0, paused: false, slot: 0, user_id,
-        display_name}``. Raises WatchError ``not_found`` (no such recording, or not visible
-        to the caller) and ``conflict`` (still recording)."""
+    async def recordings(self, caller_id: str, recording_id: uuid.UUID,
+                         whole_room: bool) -> list[Recording]:
+        """The recordings a replay of ``recording_id`` plays, the one asked for first: it
+        alone, or with ``whole_room`` every recording of its room's focus phase (then all
+        must be visible to the caller and finished). Raises WatchError ``not_found`` (no
+        such recording), ``forbidden`` (one is not visible to the caller), ``conflict``
+        (one is still being recorded)."""
+        caller = uuid.UUID(caller_id)
         rec = await self.repo.get(recording_id)
-        if rec is None or not await self.repo.can_see(uuid.UUID(caller_id), rec):
+        if rec is None:
             raise WatchError("not_found", "no such recording")
-        if rec.ended_ms is None:
-            raise WatchError("conflict", "the recording is still in progress")
-        recorded = await self._load(rec)
+        recs = [rec]
+        if whole_room:
+            recs += [r for r in await self.repo.phase_recordings(rec) if r.id != rec.id]
+        for r in recs:
+            if not await self.repo.can_see(caller, r):
+                raise WatchError("forbidden", "this recording is not shared with you" if r is
+                                 rec else f"{r.display_name}'s recording of this phase is "
+                                 "not shared with you")
+            if r.ended_ms is None:
+                raise WatchError("conflict", "a recording of this phase is still in progress")
+        return recs
+
+    async def watch(self, sid: str, caller_id: str, recording_id: uuid.UUID,
+                    speed: float, whole_room: bool = False) -> dict[str, Any]:
+        """Start (or replace) the replay of ``sid``; returns the replay state
+        ``{recording_id, duration_ms, speed, position_ms: 0, paused: false, whole_room,
+        slot, user_id, display_name, members: [{slot, recording_id, user_id,
+        display_name}]}`` (the first member is the recording asked for; the others, with
+        ``whole_room``, its room phase's other recordings in slots 1..). Raises WatchError
+        as :meth:`recordings`."""
+        recs = await self.recordings(caller_id, recording_id, whole_room)
+        decoded = [await self._load(r) for r in recs]
+        t0 = min(r.started_ms for r in recs)
+        tracks = [_Track(slot, r, d, r.started_ms - t0)
+                  for slot, (r, d) in enumerate(zip(recs, decoded, strict=True))]
         await self.stop(sid)
-        w = _Watch(sid, rec, recorded, speed)
+        w = _Watch(sid, tracks, whole_room, speed)
         self._watches[sid] = w
         w.task = asyncio.create_task(self._run(w), name=f"replay-watch-{sid}")
         self.stats["replays_started"] += 1
@@ -174,9 +234,9 @@ class ReplayWatcher:
 
     async def control(self, sid: str, *, paused: bool | None, speed: float | None,
                       seek_ms: int | None) -> dict[str, Any]:
-        """Pause/resume, change speed, seek (``seek_ms`` clamped to the duration; the
-        attention state there is sent at once); returns the replay state. Raises WatchError
-        ``conflict`` when ``sid`` watches nothing."""
+        """Pause/resume, change speed, seek (``seek_ms`` clamped to the duration; each
+        member's attention state there is sent at once); returns the replay state. Raises
+        WatchError ``conflict`` when ``sid`` watches nothing."""
         w = self._watches.get(sid)
         if w is None:
             raise WatchError("conflict", "no replay running")
@@ -187,12 +247,12 @@ class ReplayWatcher:
         if paused is not None:
             w.paused = paused
         if seek_ms is not None:
-            pos = min(seek_ms, w.recorded.duration_ms)
+            pos = min(seek_ms, w.duration_ms)
             w.base_pos = float(pos)
-            w.last_sample = -1
-            w.next_event = bisect_right(w.recorded.event_times, pos)
-            state, t = w.recorded.attention_at(pos)
-            await self._send(sid, "member_state", self._member_state(w, state, t))
+            for t in w.tracks:
+                t.seek(pos)
+                state, t_ms = t.recorded.attention_at(pos - t.offset_ms)
+                await self._send(sid, "member_state", self._member_state(t, state, t_ms))
         w.wake.set()
         return w.state()
 
@@ -231,9 +291,9 @@ class ReplayWatcher:
         return await asyncio.to_thread(decode_recorded, rec.duration_ms, blobs)
 
     @staticmethod
-    def _member_state(w: _Watch, state: str, t_ms: int) -> dict[str, Any]:
-        return {"slot": SLOT, "attention": state, "since_ms": w.rec.started_ms + t_ms,
-                "connected": True}
+    def _member_state(t: _Track, state: str, t_ms: int) -> dict[str, Any]:
+        return {"slot": t.slot, "attention": state,
+                "since_ms": t.rec.started_ms + max(0, t_ms), "connected": True}
 
     async def _run(self, w: _Watch) -> None:
         try:
@@ -247,8 +307,9 @@ class ReplayWatcher:
                 at = time.monotonic()
                 pos = w.position(at)
                 await self._emit_until(w, int(pos))
-                if pos >= w.recorded.duration_ms:
-                    await self._send(w.sid, "replay_ended", {"recording_id": str(w.rec.id)})
+                if pos >= w.duration_ms:
+                    await self._send(w.sid, "replay_ended",
+                                     {"recording_id": str(w.tracks[0].rec.id)})
                     self.stats["replays_ended"] += 1
                     break
                 next_s += FRAME_PERIOD_S / w.speed
@@ -267,21 +328,27 @@ class ReplayWatcher:
             del self._watches[w.sid]
 
     async def _emit_until(self, w: _Watch, pos: int) -> None:
-        """Send the events up to ``pos`` and the latest sample at ``pos`` if new."""
-        r = w.recorded
-        while w.next_event < len(r.events) and r.event_times[w.next_event] <= pos:
-            e = r.events[w.next_event]
-            w.next_event += 1
-            state = e.payload.get("state")
-            if e.kind == ATTENTION and isinstance(state, str):
-                await self._send(w.sid, "member_state",
-                                 self._member_state(w, state, max(0, e.t_ms)))
-            else:
-                await self._send(w.sid, "replay_event",
-                                 {"t_ms": e.t_ms, "kind": e.kind, "payload": e.payload})
-        i = bisect_right(r.times, pos) - 1
-        if i >= 0 and i != w.last_sample:
-            w.last_sample = i
-            frame = sample_to_frame(r.samples[i], i, w.rec.started_ms + r.times[i])
-            await self._send(w.sid, "frames", encode_batch(now_ms(), [(SLOT, frame)]))
-            self.stats["frames_out"] += 1
+        """Send each track's events up to ``pos`` (the room's own events, ``timer``, from
+        the first track only: every member recorded the same ones) and one ``frames``
+        batch of the tracks whose latest sample at ``pos`` is new."""
+        entries: list[tuple[int, bytes]] = []
+        for t in w.tracks:
+            r, local = t.recorded, pos - t.offset_ms
+            while t.next_event < len(r.events) and r.event_times[t.next_event] <= local:
+                e = r.events[t.next_event]
+                t.next_event += 1
+                state = e.payload.get("state")
+                if e.kind == ATTENTION and isinstance(state, str):
+                    await self._send(w.sid, "member_state",
+                                     self._member_state(t, state, e.t_ms))
+                elif t is w.tracks[0]:
+                    await self._send(w.sid, "replay_event", {
+                        "t_ms": e.t_ms + t.offset_ms, "kind": e.kind, "payload": e.payload})
+            i = bisect_right(r.times, local) - 1
+            if i >= 0 and i != t.last_sample:
+                t.last_sample = i
+                entries.append((t.slot, sample_to_frame(r.samples[i], i,
+                                                        t.rec.started_ms + r.times[i])))
+        if entries:
+            await self._send(w.sid, "frames", encode_batch(now_ms(), entries))
+            self.stats["frames_out"] += len(entries)

@@ -173,11 +173,13 @@ class GhostAdd(Inbound):
 
 
 class ReplayWatch(Inbound):
-    """``replay_watch``: watch a finished recording alone (game_server.replay_watch);
-    ``speed`` = recorded ms per wall ms, 0.5..8."""
+    """``replay_watch``: watch a finished recording outside a live room
+    (game_server.replay_watch); ``speed`` = recorded ms per wall ms, 0.5..8; ``whole_room``:
+    with every other recording of its room's focus phase."""
 
     recording_id: uuid.UUID
     speed: float = Field(1.0, ge=0.5, le=8.0)
+    whole_room: bool = False
 
 
 class ReplayControl(Inbound):

@@ -12,6 +12,7 @@ Key families (all under ``prefix``):
 | ``room:{<id>}:users`` | hash | rooms.store | user_id -> slot |
 | ``room:{<id>}:spectators`` | hash | rooms.store | sid -> spectator record (JSON) |
 | ``user:{<id>}:room`` | string | rooms.store | the room the user holds a member slot in |
+| ``ghost:{<rec id>}:rooms`` | set | rooms.store | rooms with this recording as a ghost |
 
 Game state (owner module rooms.game_store):
 
@@ -39,6 +40,9 @@ from typing import Final
 
 LEASE_TTL_MS: Final = 3_000
 """A room's tick lease: renewed every second, so a dead owner is replaced within 3 s."""
+GHOST_ROOMS_TTL_MS: Final = 6 * 3_600_000
+"""A recording's ghost rooms: a ghost lives at most one focus phase (<= 60 min) plus its
+wait for one; refreshed at every ``ghost_add``."""
 FOCUS_TTL_MS: Final = 6 * 3_600_000
 """Per-phase focus accounting outlives any set (4 x 60 min focus + breaks) but not forever."""
 
@@ -76,6 +80,13 @@ class KeySpace:
         """The room a user holds a member slot in: one live session per user. May be stale
         (a slot freed by a sweep); rooms.store checks the room before trusting it."""
         return f"{self.prefix}user:{{{user_id}}}:room"
+
+    def ghost_rooms(self, recording_id: str) -> str:
+        """The rooms where a recording is a ghost member (so deleting the recording can
+        take it out of each, whichever node adds or replays it). Kept beside the members
+        hashes, not in their Lua: another hash tag. May hold stale ids (a room whose ghost
+        left without reaching this set); readers treat it as a superset."""
+        return f"{self.prefix}ghost:{{{recording_id}}}:rooms"
 
     def awards_stream(self) -> str:
         """The stream of progress awards waiting for Postgres."""

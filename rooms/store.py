@@ -1,6 +1,7 @@
 """The Redis room store: live room state, members, slots, spectators.
 
-Owns the key families ``room:{id}:meta|members|users|spectators`` (see rooms.keys). Every
+Owns the key families ``room:{id}:meta|members|users|spectators``, ``user:{id}:room`` and
+``ghost:{recording id}:rooms`` (see rooms.keys). Every
 change that must be atomic (slot allocation under concurrent joins, leave vs. reconnect
 races) is one Lua script from ``rooms/lua``; Lua guards the invariants and returns a
 status, Python turns statuses into exceptions and decides policy.
@@ -20,7 +21,7 @@ from typing import Any, Literal
 import orjson
 import redis.asyncio as aioredis
 
-from rooms.keys import KeySpace
+from rooms.keys import GHOST_ROOMS_TTL_MS, KeySpace
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -221,6 +222,11 @@ class RoomStore:
             raise RoomFull("the room is full")
         if st == "conflict":
             raise GhostConflict("this recording is a ghost of the room already")
+        rooms = self._keys.ghost_rooms(recording_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(rooms, room_id)
+            pipe.pexpire(rooms, GHOST_ROOMS_TTL_MS)
+            await pipe.execute()
         return Member.from_json(raw)
 
     async def leave_ghost(self, room_id: str, recording_id: str) -> Member | None:
@@ -228,7 +234,13 @@ class RoomStore:
         such ghost (exactly one caller gets the record)."""
         raw = await self._leave_ghost(keys=[self._keys.room(room_id).members],
                                       args=[recording_id])
+        await self._redis.srem(self._keys.ghost_rooms(recording_id), room_id)
         return Member.from_json(raw) if raw else None
+
+    async def ghost_rooms(self, recording_id: str) -> list[str]:
+        """The rooms where ``recording_id`` may be a ghost member (a superset)."""
+        return sorted(text(r) for r in await self._redis.smembers(
+            self._keys.ghost_rooms(recording_id)))
 
     async def sweep(self, room_id: str, now_ms: int) -> list[Member]:
         """Free slots whose resume window has passed; returns the evicted members."""

@@ -19,6 +19,7 @@ import pytest
 from avatars.frame import decode_batch, decode_frame
 from avatars.timeline import decode_chunk, join_chunks
 from game_server.config import Settings
+from game_server.deps import DEPS
 from tests.client import Api, SioClient
 from tests.conftest import RunningServer, start_server
 from tests.test_game_e2e import SECOND, Streamer, member
@@ -102,9 +103,9 @@ async def test_ghost_replays_in_a_live_room(
         owner, _, owner_id, room_id = await joined(node, api, sio_clients, "Owner")
         live, _, live_id = await member(node.base_url, api, sio_clients, room_id, "Live")
 
-        # private to its recorder: it does not exist for the owner
+        # private to its recorder: forbidden to the room's owner
         ack = await owner.call("ghost_add", {"recording_id": rec_id})
-        assert ack["error"]["code"] == "not_found", ack
+        assert ack["error"]["code"] == "forbidden", ack
         status, _ = await api.call("PATCH", f"/api/ghosts/{rec_id}", {"visibility": "link"},
                                    rec_token)
         assert status == 200
@@ -270,5 +271,23 @@ async def test_ghost_slots_remove_and_set_end(
         assert left["slot"] == 1 and left["kind"] == "ghost"
         status, room = await api.call("GET", f"/api/rooms/{room_id}", token=owner_token)
         assert [m["kind"] for m in room["members"]] == ["live"]
+
+        # its recorder deletes the recording (through the other node: the api fixture's
+        # server shares Redis and Postgres): a waiting ghost of it leaves at once
+        assert (await owner.call("ghost_add", {"recording_id": rec_id}))["ok"]
+        n_left = len(spec.of("member_left"))
+        status, _ = await api.call("DELETE", f"/api/ghosts/{rec_id}", token=rec_token)
+        assert status == 204
+        left = await spec.wait_for("member_left", lambda d: len(spec.of("member_left"))
+                                   > n_left, timeout=2)
+        assert left["kind"] == "ghost"
+        status, room = await api.call("GET", f"/api/rooms/{room_id}", token=owner_token)
+        assert [m["kind"] for m in room["members"]] == ["live"]
+        keys = node.app[DEPS].keys
+        assert await node.app[DEPS].redis.exists(keys.ghost_rooms(rec_id)) == 0
+        deadline = time.monotonic() + 2  # this node forgets it at its next sync
+        while node.app[DEPS].namespace.replay.ghosts:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
     finally:
         await node.stop()

@@ -149,12 +149,14 @@ async def test_focus_phase_is_recorded_and_served(
         status, _ = await api.call("GET", f"{path}/chunks/999", token=token)
         assert status == 404
 
-        # someone else: a private recording does not exist for them
+        # someone else: a private recording is forbidden to them
         other_token, _ = await api.guest("Other")
         status, body = await api.call("GET", path, token=other_token)
-        assert status == 404 and body["error"]["code"] == "not_found"
+        assert status == 403 and body["error"]["code"] == "forbidden"
         status, _ = await api.call("GET", f"{path}/chunks/0", token=other_token)
-        assert status == 404
+        assert status == 403
+        status, body = await api.call("GET", f"/api/ghosts/{uuid.uuid4()}", token=other_token)
+        assert status == 404 and body["error"]["code"] == "not_found"
         status, body = await api.call("GET", "/api/ghosts", token=other_token)
         assert body["ghosts"] == []
         status, body = await api.call("DELETE", path, token=other_token)
@@ -174,7 +176,7 @@ async def test_focus_phase_is_recorded_and_served(
         assert (await api.call("GET", "/api/ghosts", token=other_token))[1]["ghosts"] == []
         status, _ = await api.call("PATCH", path, {"visibility": "room"}, token)
         assert status == 200
-        assert (await api.call("GET", path, token=other_token))[0] == 404
+        assert (await api.call("GET", path, token=other_token))[0] == 403
         status, body = await api.call("GET", "/api/ghosts", token=token)
         assert [g["visibility"] for g in body["ghosts"]] == ["room"]
 
@@ -235,7 +237,7 @@ async def test_room_recordings_are_shared_with_the_room(
         assert body["ghosts"][0]["mine"] is False
         assert (await api.call("GET", f"/api/ghosts/{ghost}", token=owner_token))[0] == 200
         stranger, _ = await api.guest("Stranger")
-        assert (await api.call("GET", f"/api/ghosts/{ghost}", token=stranger))[0] == 404
+        assert (await api.call("GET", f"/api/ghosts/{ghost}", token=stranger))[0] == 403
         assert (await api.call("DELETE", f"/api/ghosts/{ghost}", token=owner_token))[0] == 403
         assert (await api.call("GET", "/api/ghosts/not-a-uuid", token=owner_token))[0] == 404
     finally:

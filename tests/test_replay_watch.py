@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from avatars.frame import decode_batch
+from avatars.frame import decode_batch, decode_frame
 from game_server.deps import DEPS
 from tests.client import Api, SioClient
 from tests.conftest import start_server
-from tests.test_game_e2e import member
+from tests.test_game_e2e import SECOND, Streamer, member
 from tests.test_ghost_replay import ghost_frames, record, settings
-from tests.test_ghosts import joined
+from tests.test_ghosts import ended_recordings, joined
 
 pytestmark = pytest.mark.services
 
@@ -48,9 +48,9 @@ async def test_watch_a_recording_alone(
         sio_clients.append(watcher)
         await watcher.connect(node.base_url, token)
 
-        # private to its recorder: it does not exist for anyone else
+        # private to its recorder: forbidden to anyone else
         ack = await watcher.call("replay_watch", {"recording_id": rec_id})
-        assert ack["error"]["code"] == "not_found", ack
+        assert ack["error"]["code"] == "forbidden", ack
         ack = await watcher.call("replay_watch", {"recording_id": str(uuid.uuid4())})
         assert ack["error"]["code"] == "not_found", ack
         status, _ = await api.call("PATCH", f"/api/ghosts/{rec_id}", {"visibility": "link"},
@@ -73,9 +73,9 @@ async def test_watch_a_recording_alone(
         ack = await watcher.call("replay_watch", {"recording_id": rec_id, "speed": 2})
         t0 = time.monotonic()
         assert ack["ok"], ack
-        assert ack["replay"] == {"recording_id": rec_id, "duration_ms": duration,
-                                 "speed": 2.0, "position_ms": 0, "paused": False, "slot": 0,
-                                 "user_id": rec_user, "display_name": "Rec"}
+        me = {"slot": 0, "recording_id": rec_id, "user_id": rec_user, "display_name": "Rec"}
+        assert ack["replay"] == {"duration_ms": duration, "speed": 2.0, "position_ms": 0,
+                                 "paused": False, "whole_room": False, **me, "members": [me]}
         ended = await watcher.wait_for("replay_ended", timeout=duration / 2000 + 4)
         elapsed_ms = (time.monotonic() - t0) * 1000
         assert ended == {"recording_id": rec_id}
@@ -175,6 +175,102 @@ async def test_watch_a_recording_alone(
     finally:
         await node.stop()
     assert not replay_tasks()
+
+
+async def test_watch_a_whole_room_phase(
+        server_settings: dict[str, Any], api: Api, sio_clients: list[SioClient],
+        database_url: str) -> None:
+    """Two members record one focus phase together (the second joins ~1 s late); the
+    phase replays as a whole once both recordings are visible: one slot each on the
+    phase's clock (the latecomer's frames start at its arrival), each with its own
+    attention changes."""
+    node = await start_server(settings(server_settings))
+    try:
+        a, a_token, a_id, room_id = await joined(node, api, sio_clients, "Ann")
+        b_token, b_id = await api.guest("Bob")
+        b = SioClient()
+        sio_clients.append(b)
+        await b.connect(node.base_url, b_token)
+        with Streamer(a), Streamer(b) as b_face:
+            await a.wait_for("member_state", lambda d: d["attention"] == "focused")
+            ack = await a.call("timer_start", {"focus_min": 4 * SECOND, "break_min": SECOND,
+                                               "cycles": 1})
+            assert ack["ok"], ack
+            phase_start = ack["timer"]["phase_started_ms"]
+            await asyncio.sleep(1.0)
+            b_joined = int(time.time() * 1000)
+            assert (await b.call("room_join", {"room_id": room_id}))["ok"]
+            await b.wait_for("member_state", lambda d: d["attention"] == "focused", timeout=3)
+            b_face.eyes_shut = True  # Bob shuts his eyes; Ann stays focused
+            await b.wait_for("member_state", lambda d: d["attention"] == "eyes_closed",
+                             timeout=3)
+            await a.wait_for("timer", lambda t: t["phase"] != "focus", timeout=6)
+            a_rec = (await ended_recordings(database_url, a_id))[0]
+            b_rec = (await ended_recordings(database_url, b_id))[0]
+        # both recordings are on the phase's clock: t = 0 at its start
+        assert a_rec["started_at"] == b_rec["started_at"]
+        late_ms = b_joined - phase_start
+        assert 900 <= late_ms <= 2000, late_ms
+        watcher = SioClient()
+        sio_clients.append(watcher)
+        await watcher.connect(node.base_url, (await api.guest("Watcher"))[0])
+        a_path, b_path = f"/api/ghosts/{a_rec['id']}", f"/api/ghosts/{b_rec['id']}"
+        assert (await api.call("PATCH", a_path, {"visibility": "link"}, a_token))[0] == 200
+
+        # Ann's alone is fine; the whole phase needs Bob's too
+        w_token = (await api.guest("Other"))[0]
+        status, phase = await api.call("GET", f"{a_path}/phase", token=w_token)
+        assert status == 200 and phase["whole_room"] is False, phase
+        assert sorted(phase["recordings"], key=lambda r: not r["visible"]) == [
+            {"recording_id": str(a_rec["id"]), "visible": True, "user_id": a_id,
+             "display_name": "Ann", "ended": True},
+            {"recording_id": str(b_rec["id"]), "visible": False, "user_id": None,
+             "display_name": None, "ended": None}]
+        assert (await api.call("GET", f"{b_path}/phase", token=w_token))[0] == 403
+        whole = {"recording_id": str(a_rec["id"]), "whole_room": True, "speed": 2}
+        ack = await watcher.call("replay_watch", whole)
+        assert ack["error"]["code"] == "forbidden" and "Bob" in ack["error"]["message"], ack
+        assert (await api.call("PATCH", b_path, {"visibility": "link"}, b_token))[0] == 200
+        status, phase = await api.call("GET", f"{a_path}/phase", token=w_token)
+        assert status == 200 and phase["whole_room"] is True, phase
+        ack = await watcher.call("replay_watch", whole)
+        assert ack["ok"], ack
+        replay = ack["replay"]
+        assert replay["whole_room"] is True and replay["slot"] == 0
+        assert [(m["slot"], m["display_name"], m["recording_id"]) for m in replay["members"]] \
+            == [(0, "Ann", str(a_rec["id"])), (1, "Bob", str(b_rec["id"]))]
+        assert replay["duration_ms"] == max(a_rec["duration_ms"], b_rec["duration_ms"])
+        await watcher.wait_for("replay_ended", timeout=replay["duration_ms"] / 2000 + 4)
+
+        by_slot: dict[int, list[tuple[float, int]]] = {0: [], 1: []}
+        for batch in watcher.of("frames"):
+            server_ms, entries = decode_batch(batch)
+            for slot, frame in entries:
+                by_slot[slot].append((server_ms, decode_frame(frame).capture_ms))
+        assert len(by_slot[0]) >= 10 and len(by_slot[1]) >= 5, {k: len(v) for k, v in
+                                                                by_slot.items()}
+        # capture times are the phase's clock: Bob's begin at his arrival, and his first
+        # frame went out about late_ms / 2 after Ann's (speed 2)
+        start = int(a_rec["started_at"].timestamp() * 1000)
+        b_first = (by_slot[1][0][1] - start) % 2**32
+        assert late_ms - 200 <= b_first <= late_ms + 600, (b_first, late_ms)
+        assert all(0 <= (c - start) % 2**32 <= replay["duration_ms"]
+                   for s in (0, 1) for _, c in by_slot[s])
+        first_gap = by_slot[1][0][0] - by_slot[0][0][0]
+        assert b_first / 2 - 250 <= first_gap <= b_first / 2 + 250, (first_gap, b_first)
+        flows = {s: collapsed([d["attention"] for d in watcher.of("member_state")
+                               if d["slot"] == s]) for s in (0, 1)}
+        assert "eyes_closed" in flows[1] and "eyes_closed" not in flows[0], flows
+        # every timer event once (slot 0's recording), on the replay clock
+        timers = watcher.of("replay_event")
+        assert timers and all(0 <= e["t_ms"] <= replay["duration_ms"] for e in timers)
+        assert len({e["t_ms"] for e in timers}) == len(timers), timers
+
+        # asked from Bob's recording: Bob in slot 0
+        ack = await watcher.call("replay_watch", {**whole, "recording_id": str(b_rec["id"])})
+        assert [m["display_name"] for m in ack["replay"]["members"]] == ["Bob", "Ann"], ack
+    finally:
+        await node.stop()
 
 
 def replay_tasks() -> list[asyncio.Task[Any]]:

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from rooms.keys import KeySpace
-from rooms.store import RoomFull, RoomMeta, RoomNotFound, RoomStore
+from rooms.store import GhostConflict, RoomFull, RoomMeta, RoomNotFound, RoomStore
 
 ROOM = "5f8e3c1e-0000-4000-8000-000000000001"
 
@@ -186,3 +186,26 @@ async def test_concurrent_joins_of_one_user_to_two_rooms_leave_one_slot(
             return_exceptions=True)
         held = [len(await store.members(r)) for r in (ROOM, ROOM_B)]
         assert sorted(held) == [0, 1], (round_, held)
+
+
+async def test_ghosts_take_slots_once_and_are_tracked_per_recording(
+        redis: aioredis.Redis, redis_prefix: str) -> None:
+    store = make_store(redis, redis_prefix)
+    await live_room(store, 3)
+    await join(store, "u1", "s1")
+    rec = "7d1c0b7e-0000-4000-8000-00000000000a"
+    ghost = await store.join_ghost(ROOM, recording_id=rec, user_id="u9", display_name="G",
+                                   node_id="n1", now_ms=5)
+    assert (ghost.slot, ghost.kind, ghost.sid, ghost.attention) == (1, "ghost",
+                                                                    f"ghost:{rec}", "idle")
+    assert await store.ghost_rooms(rec) == [ROOM]
+    ttl = await redis.pttl(KeySpace(redis_prefix).ghost_rooms(rec))
+    assert 0 < ttl <= 6 * 3_600_000
+    with pytest.raises(GhostConflict):
+        await store.join_ghost(ROOM, recording_id=rec, user_id="u9", display_name="G",
+                               node_id="n1", now_ms=6)
+    # concurrent removals: exactly one gets the record
+    gone = await asyncio.gather(*(store.leave_ghost(ROOM, rec) for _ in range(10)))
+    assert [g.slot for g in gone if g is not None] == [1]
+    assert await store.ghost_rooms(rec) == []
+    assert [m.kind for m in await store.members(ROOM)] == ["live"]
