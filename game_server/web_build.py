@@ -147,6 +147,8 @@ def _locked(web_dir: Path) -> Iterator[None]:
 def ensure_installed(web_dir: Path) -> bool:
     """Run ``npm ci`` in ``web_dir`` unless node_modules matches package-lock.json; True if
     it ran. Blocking (seconds to minutes). Raises WebBuildError."""
+    if not install_needed(web_dir):
+        return False
     with _locked(web_dir):
         return _install_locked(web_dir)
 
@@ -170,11 +172,13 @@ def ensure_built(web_dir: Path) -> Path:
     FileNotFoundError when ``web_dir`` is not the web client.
     """
     dist = dist_dir(web_dir)
+    if not build_needed(web_dir):  # the common start: no lock, so a read-only tree works
+        logger.info("web client: build is current", extra={"web_dir": str(web_dir)})
+        return dist
     with _locked(web_dir):
         digest = sources_digest(web_dir)
         if (dist / "index.html").is_file() and _stamp(dist / BUILD_STAMP) == digest:
-            logger.info("web client: build is current", extra={"web_dir": str(web_dir)})
-            return dist
+            return dist  # another process built it while this one waited
         npm = npm_executable()
         _install_locked(web_dir)
         logger.info("web client: building (vite build)", extra={"web_dir": str(web_dir)})

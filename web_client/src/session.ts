@@ -53,7 +53,12 @@ export class StudySession {
     this.socket.socket.on("disconnect", (reason) => {
       this.emit({ kind: "status", text: `disconnected (${reason}); reconnecting` });
     });
-    this.socket.socket.io.on("reconnect", () => void this.rejoin());
+    // every connect after the first (the client reconnects by itself) joins the room again
+    this.socket.socket.on("connect", () => void this.rejoin());
+    this.socket.socket.on("connect_error", (err: Error & { data?: { code?: string } }) => {
+      // a refused token (expired: guests cannot refresh) is not retried by the client
+      this.emit({ kind: "error", error: { code: err.data?.code ?? "transport", message: err.message } });
+    });
   }
 
   /** Sign in as a guest, connect and synchronise the clock. `baseUrl` "" = this page's

@@ -80,6 +80,22 @@ describe.skipIf(!BASE)("against a running server", () => {
       clearInterval(pump);
     }
 
+    // Bo's transport drops: its client reconnects by itself and resumes the slot
+    const resumed = new Promise<string>((resolve) => {
+      const stop = bo.subscribe((event) => {
+        if (event.kind === "status" && event.text.startsWith("reconnected")) {
+          stop();
+          resolve(event.text);
+        }
+      });
+    });
+    const backOnline = until(ada, (v) => v.members.get(boSlot)?.connected === false)
+      .then(() => until(ada, (v) => v.members.get(boSlot)?.connected === true));
+    bo.socket.socket.io.engine.close();
+    expect(await resumed).toBe("reconnected, slot resumed");
+    expect(bo.room?.mySlot).toBe(boSlot);
+    await backOnline;
+
     const left = until(ada, (v) => !v.members.has(boSlot));
     await bo.socket.leaveRoom();
     await left;
