@@ -169,8 +169,8 @@ def ensure_built(web_dir: Path) -> Path:
     dist was built from the current sources; return the dist directory.
 
     Blocking (measured here: 2 s for a build, 5 s more for ``npm ci``): call it once at
-    start, in a thread. Raises WebBuildError when npm is absent and a build is needed, or a step fails;
-    FileNotFoundError when ``web_dir`` is not the web client.
+    start, in a thread. Raises WebBuildError when npm is absent and a build is needed, or a
+    step fails; FileNotFoundError when ``web_dir`` is not the web client.
     """
     dist = dist_dir(web_dir)
     if not build_needed(web_dir):  # the common start: no lock, so a read-only tree works
