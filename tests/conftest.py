@@ -170,7 +170,7 @@ def server_settings(tmp_path: Path, redis_url: str, database_url: str,
     """Keyword arguments of the test server's Settings; tests may update them first."""
     return {"data_dir": tmp_path, "redis_url": redis_url, "database_url": database_url,
             "redis_prefix": redis_prefix, "jwt_secret": "test-secret-" + "x" * 32,
-            "port": 0}
+            "port": 0, "web_client_build": False}  # tests/test_web_client.py builds it
 
 
 @pytest.fixture
