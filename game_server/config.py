@@ -147,10 +147,11 @@ class Settings(BaseSettings):
     ghost_pass_s: float = Field(
         1.0, gt=0, le=10, description="s between recorder passes (phase checks, chunk writes)")
     ghost_sync_s: float = Field(
-        0.5, gt=0, le=10, description="s between a ghost room's reads of its timer, members "
-        "and tick lease: a pause from another node reaches a replaying ghost within this "
-        "time (this node's timer commands at once); loadtests/replay_bench.py measured 100 "
-        "ghosts at +13.4 % of a core with 0.5 s, +5.2 % with 5 s")
+        2.0, gt=0, le=10, description="s between a ghost room's reads of its timer, members "
+        "and tick lease: a pause, skip or stop from another node reaches a replaying ghost "
+        "within this time (scheduled phase ends and this node's timer commands at once); "
+        "loadtests/replay_bench.py measured 100 ghosts at +12.1 % of a core with 0.5 s, "
+        "+6.6 % with 2 s (README)")
     ghost_race_s: float = Field(
         10.0, gt=0, le=600, description="s between ghost_race broadcasts of a room with ghosts")
     shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")

@@ -19,13 +19,16 @@ Two node tasks (cancelled on shutdown, no state of their own in Redis beyond the
   knows the ghost streams it to its own recipients (frames never cross nodes).
 - :meth:`GhostReplay.run_control`, every 100 ms: per room every ``sync_s`` one snapshot
   (timer, members) and the tick lease holder; ghosts gone from the members hash are dropped
-  (removed by another node). Only the node holding the room's tick lease (GameService ticks
-  the room there, so exactly one node) publishes the ghost's recorded attention
-  (``member_state`` through the sid-guarded ``set_attention``, stored in its record) and
-  ``ghost_race`` every ``race_s``. Every node follows the recorded state; the holder
-  publishes it whenever it differs from the stored one (read at each sync), so a change
-  that fell due while no node held the lease (a room's first second, a handover) is
-  published late with its recorded ``since_ms`` instead of lost. Removal is a Lua delete
+  (removed by another node). Between syncs the ghosts follow the timer record read last
+  (pure ``rooms.rules.timer.view`` each pass), so a phase's scheduled end and this node's
+  own timer commands (:meth:`poke`) act within 100 ms; a pause, skip or stop made on
+  another node reaches the ghost within ``sync_s``. Only the node holding the room's tick
+  lease (GameService ticks the room there, so exactly one node) publishes the ghost's
+  recorded attention (``member_state`` through the sid-guarded ``set_attention``, stored in
+  its record) and ``ghost_race`` every ``race_s``. Every node follows the recorded state;
+  the holder publishes it whenever it differs from the stored one (read at each sync), so
+  a change that fell due while no node held the lease (a room's first second, a handover)
+  is published late with its recorded ``since_ms`` instead of lost. Removal is a Lua delete
   that returns the record to one caller only, who announces ``member_left``.
 
 Ghosts never deal damage or earn anything: the room tick and the timer's boss count members
@@ -163,6 +166,7 @@ class _Room:
     phase: tuple[int, int] | None = None  # the running focus phase, None outside one
     started_ms: int = 0
     paused_at_ms: int | None = None
+    timer: timer_rules.TimerState | None = None  # as read at the last sync
     leased: bool = False
     next_sync: float = 0.0  # monotonic s
     next_race: float = 0.0
@@ -396,6 +400,7 @@ class GhostReplay:
         if mono >= room.next_sync:
             await self._sync(room_id, room)
         at = now_ms()
+        self._align(room, at)
         for rid, g in list(room.ghosts.items()):
             if g.done is not None:
                 logger.info("ghost leaves", extra={"room_id": room_id, "slot": g.slot,
@@ -428,19 +433,28 @@ class GhostReplay:
         snap = await self.game.store.snapshot(room_id)
         holder = await self.game.store.lease_holder(room_id)
         room.leased = holder is not None and holder.startswith(self.node_id + ":")
-        timer = None if snap.timer is None else timer_rules.from_record(snap.timer)
-        view = timer_rules.view(timer, now_ms())
+        room.timer = None if snap.timer is None else timer_rules.from_record(snap.timer)
+        stored = {ghost_recording_id(m): m.attention for m in snap.members}
+        for rid, g in list(room.ghosts.items()):
+            if rid not in stored:  # removed by another node
+                self._forget(room_id, room, rid)
+            else:
+                g.stored = stored[rid]
+        self._align(room, now_ms())
+
+    @staticmethod
+    def _align(room: _Room, at_ms: int) -> None:
+        """Place the room's ghosts on its timer at ``at_ms`` (pure, every control pass: the
+        timer record read at the last sync says when each phase ends, so a phase's natural
+        end needs no read; only commands from another node wait for the next sync)."""
+        view = timer_rules.view(room.timer, at_ms)
+        timer = room.timer
         if timer is not None and view.phase == "focus" and view.started_ms is not None:
             room.phase = (timer.t0_ms, view.index)
             room.started_ms, room.paused_at_ms = view.started_ms, view.paused_at_ms
         else:
             room.phase, room.paused_at_ms = None, None
-        stored = {ghost_recording_id(m): m.attention for m in snap.members}
-        for rid, g in list(room.ghosts.items()):
-            if rid not in stored:  # removed by another node
-                self._forget(room_id, room, rid)
-                continue
-            g.stored = stored[rid]
+        for g in room.ghosts.values():
             if g.phase is None:
                 g.phase = room.phase  # waits until a focus phase runs
             elif g.phase != room.phase and g.done is None:
