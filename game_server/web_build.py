@@ -10,11 +10,14 @@ tree. ``studyverse serve`` calls it once at start (``Settings.web_client_build``
 ``client_routes`` serves the build: ``/`` (index.html), ``/assets/*`` (hashed, cached for a
 year), ``/mediapipe/wasm/*`` (the MediaPipe WASM runtime copied from the pinned npm package,
 ``application/wasm``) and ``/models/face_landmarker.task`` from the data directory (README
-"Web client" says how to fetch it). Nothing is loaded from a CDN.
+"Web client" says how to fetch it). Nothing is loaded from a CDN. ``/recordings/`` lists
+the face recordings of ``avatars.recordings.face_data_dir()`` and ``/recordings/{name}``
+serves one, for the client's recording face source (web_client/src/sources/).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -23,10 +26,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+
+from avatars.recordings import face_data_dir, load_recording
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +56,13 @@ _CONTENT_TYPES: Final = {
     ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8", ".json": "application/json",
     ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
-    ".task": "application/octet-stream",
+    ".task": "application/octet-stream", ".csv": "text/csv; charset=utf-8",
+    ".gesichter": "application/gzip",
 }
+RECORDINGS_URL_PREFIX: Final = "/recordings"
+RECORDING_SUFFIXES: Final = (".csv", ".gesichter", ".json")
+"""Suffixes ``avatars.recordings.load_recording`` may accept; a file is listed only if it
+also loads."""
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _IMMUTABLE: Final = "public, max-age=31536000, immutable"
 _REVALIDATE: Final = "no-cache"
@@ -216,7 +227,7 @@ def client_routes(dist: Path, models_dir: Path) -> list[web.RouteDef]:
 
     Files are looked up per request, so a build that finishes after the routes were added
     is served. ``/`` answers 503 (text) while there is no build; a missing file is 404; the
-    model's 404 says how to install it.
+    model's 404 says how to install it. Includes :func:`recording_routes`.
     """
     index = dist / "index.html"
 
@@ -252,5 +263,103 @@ def client_routes(dist: Path, models_dir: Path) -> list[web.RouteDef]:
         web.get(WASM_URL_PREFIX + "/{path:.+}", directory(dist / "mediapipe" / "wasm",
                                                           _REVALIDATE)),
         web.get(MODEL_URL_PATH, model),
+        *recording_routes(),
     ]
 
+
+# --- face recordings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingInfo:
+    """One servable recording: file name, format, frame count, duration in seconds."""
+
+    name: str
+    format: str  # "livelink_csv" | "llv_csv" | "llv_gesichter" | "mediapipe_json"
+    frames: int
+    duration_s: float
+
+
+def _format_of(path: Path) -> str:
+    if path.suffix == ".gesichter":
+        return "llv_gesichter"
+    if path.suffix == ".json":
+        return "mediapipe_json"
+    with open(path, newline="") as f:
+        header = f.readline()
+    return "livelink_csv" if "Timecode" in header.split(",") else "llv_csv"
+
+
+class RecordingCatalog:
+    """The recordings in a directory that ``avatars.recordings.load_recording`` loads,
+    re-read when a file's size or mtime changes (the 3 MB Live Link take takes ~0.1 s to
+    parse). Sync and blocking: call from a thread. Files that do not load are skipped."""
+
+    def __init__(self, directory: Callable[[], Path] = face_data_dir) -> None:
+        self._directory = directory
+        self._cache: dict[Path, tuple[tuple[int, int], RecordingInfo | None]] = {}
+
+    def scan(self) -> dict[str, tuple[Path, RecordingInfo]]:
+        """File name -> (path, info) of every loadable recording, top level only.
+        Raises FileNotFoundError when the directory is not found."""
+        base = self._directory()
+        found: dict[str, tuple[Path, RecordingInfo]] = {}
+        for path in sorted(base.iterdir()):
+            if path.name.startswith(".") or path.suffix not in RECORDING_SUFFIXES:
+                continue
+            if not path.is_file():
+                continue
+            stat = path.stat()
+            key = (stat.st_size, stat.st_mtime_ns)
+            cached = self._cache.get(path)
+            if cached is None or cached[0] != key:
+                cached = (key, self._load(path))
+                self._cache[path] = cached
+            if cached[1] is not None:
+                found[path.name] = (path, cached[1])
+        return found
+
+    @staticmethod
+    def _load(path: Path) -> RecordingInfo | None:
+        try:
+            recording = load_recording(path)
+            fmt = _format_of(path)
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
+            logger.info("recordings: skipping a file no loader reads", extra={"path": str(path)})
+            return None
+        return RecordingInfo(path.name, fmt, len(recording.frames),
+                             round(recording.duration_ms / 1000.0, 3))
+
+
+def recording_routes(catalog: RecordingCatalog | None = None) -> list[web.RouteDef]:
+    """``GET /recordings/``: JSON ``{"recordings": [{name, format, frames, duration_s}]}``
+    sorted by name; ``GET /recordings/{name}``: that file, only if it is listed (any other
+    name, a dot segment or a slash is 404). 503 when the face data directory is missing."""
+    cat = catalog if catalog is not None else RecordingCatalog()
+    lock = asyncio.Lock()
+
+    async def scan() -> dict[str, tuple[Path, RecordingInfo]]:
+        async with lock:  # one scan at a time: the cache is not thread-safe
+            try:
+                return await asyncio.to_thread(cat.scan)
+            except FileNotFoundError as exc:
+                raise web.HTTPServiceUnavailable(text=f"{exc}\n") from exc
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        found = await scan()
+        return web.json_response(
+            {"recordings": [{"name": info.name, "format": info.format, "frames": info.frames,
+                             "duration_s": info.duration_s}
+                            for _, info in found.values()]},
+            headers={"Cache-Control": _REVALIDATE})
+
+    async def one(request: web.Request) -> web.StreamResponse:
+        entry = (await scan()).get(request.match_info["name"])
+        if entry is None:
+            raise web.HTTPNotFound(text="no such recording\n")
+        return _file(entry[0], _REVALIDATE)
+
+    return [
+        web.get(RECORDINGS_URL_PREFIX + "/", listing),
+        web.get(RECORDINGS_URL_PREFIX + "/{name}", one),
+    ]
