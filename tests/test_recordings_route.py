@@ -91,3 +91,12 @@ async def test_missing_face_directory_is_503(server_settings: dict[str, object],
                 assert FACE_DATA_ENV in await resp.text()
     finally:
         await running.stop()
+
+
+def test_recording_vectors_are_current() -> None:
+    """web_client/test/vectors/recordings.json is what tests/make_recording_vectors.py makes
+    from avatars.recordings now (web_client/test/sources.test.ts replays it)."""
+    from tests.make_recording_vectors import VECTORS_PATH, build_vectors, render
+
+    assert VECTORS_PATH.read_text() == render(build_vectors()), (
+        "run `.venv/bin/python -m tests.make_recording_vectors` and commit the file")
