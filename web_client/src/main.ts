@@ -1,20 +1,37 @@
 /**
- * The page of the first slice: sign in as a guest, create or join a room, and show its
- * members and their attention as text; optionally stream the camera's face as avatar frames.
- * DOM wiring only: the protocol lives in session.ts, the room state in room.ts, the text in
- * view.ts. A room link is `/#room=<room id>`.
+ * The single page of the client: hash routes (ui/route.ts) mount the lobby, a room (member
+ * or spectator), a replay or the progress page into #app. DOM wiring only: the protocol is
+ * in session.ts, the room state in room.ts, the pure page logic in ui/*.ts.
+ *
+ * Test hook for end-to-end tests: `window.studyverse = {session, stage, view, timerText}`
+ * (README "Web client").
  */
 
 import { ApiError } from "./api";
-import { FaceSetupError, FaceTracker } from "./face";
 import type { RoomView } from "./room";
-import { StudySession, type SessionEvent } from "./session";
-import { AckError, ConnectError } from "./socket";
-import { renderRoom } from "./view";
+import type { StudySession } from "./session";
+import { App } from "./ui/app";
+import type { AvatarStageLike } from "./ui/avatars";
+import { describeError, h } from "./ui/dom";
+import { mountLobby } from "./ui/lobby";
+import { mountProgress } from "./ui/progress";
+import { mountReplay } from "./ui/replay";
+import { parseRoute, routeHash } from "./ui/route";
+import { mountRoom } from "./ui/roompage";
 
-const NAME_KEY = "studyverse.display_name";
-/** Text re-render interval, ms: frames arrive at 30 Hz, the page needs far less. */
-const RENDER_INTERVAL_MS = 250;
+/** The end-to-end test hook on `window.studyverse`. */
+export interface StudyverseHook {
+  readonly session: StudySession | null;
+  readonly stage: AvatarStageLike | null;
+  view(): RoomView | null;
+  timerText(): string;
+}
+
+declare global {
+  interface Window {
+    studyverse: StudyverseHook;
+  }
+}
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -22,143 +39,64 @@ function element<T extends HTMLElement>(id: string): T {
   return found as T;
 }
 
-const ui = {
-  form: element<HTMLFormElement>("join-form"),
-  name: element<HTMLInputElement>("display-name"),
-  room: element<HTMLInputElement>("room"),
-  join: element<HTMLButtonElement>("join"),
-  status: element<HTMLParagraphElement>("status"),
-  section: element<HTMLElement>("room-section"),
-  title: element<HTMLHeadingElement>("room-title"),
-  link: element<HTMLElement>("room-link"),
-  invite: element<HTMLElement>("invite-code"),
-  lines: element<HTMLUListElement>("room-lines"),
-  camera: element<HTMLButtonElement>("camera"),
-  cameraStatus: element<HTMLSpanElement>("camera-status"),
-  video: element<HTMLVideoElement>("video"),
+const root = element<HTMLElement>("app");
+const app = new App(element<HTMLElement>("status"));
+const who = element<HTMLElement>("nav-who");
+let unmount: () => void = () => {};
+
+window.studyverse = {
+  get session() { return app.session; },
+  get stage() { return app.stage; },
+  view: () => app.session?.room ?? null,
+  timerText: () => app.timerText(),
 };
 
-let session: StudySession | null = null;
-let tracker: FaceTracker | null = null;
-let dirty = false;
-
-function showStatus(text: string, isError = false): void {
-  ui.status.textContent = text;
-  ui.status.classList.toggle("error", isError);
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof ApiError || err instanceof AckError || err instanceof ConnectError) {
-    return `${err.code}: ${err.message}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-function roomFromHash(): string {
-  return new URLSearchParams(location.hash.slice(1)).get("room") ?? "";
-}
-
-function showRoom(view: RoomView): void {
-  ui.section.hidden = false;
-  ui.title.textContent = view.name;
-  const link = `${location.origin}${location.pathname}#room=${view.roomId}`;
-  ui.link.textContent = link;
-  if (roomFromHash() !== view.roomId) history.replaceState(null, "", `#room=${view.roomId}`);
-}
-
-function onSessionEvent(event: SessionEvent): void {
-  if (event.kind === "room") {
-    dirty = true;
-  } else if (event.kind === "status") {
-    showStatus(event.text);
-  } else {
-    showStatus(`${event.error.code}: ${event.error.message}`, true);
-  }
-}
-
-function render(): void {
-  const view = session?.room;
-  if (!dirty || session === null || view === null || view === undefined) return;
-  dirty = false;
-  showRoom(view);
-  renderRoom(ui.lines, view, session.serverNow());
-}
-
-async function enter(event: SubmitEvent): Promise<void> {
-  event.preventDefault();
-  const name = ui.name.value.trim();
-  if (!name) return;
-  localStorage.setItem(NAME_KEY, name);
-  ui.join.disabled = true;
+function showRoute(): void {
+  unmount();
+  unmount = () => {};
+  const route = parseRoute(location.hash);
   try {
-    if (session === null) {
-      showStatus("signing in...");
-      session = await StudySession.start(name);
-      session.subscribe(onSessionEvent);
+    switch (route.page) {
+      case "lobby": unmount = mountLobby(app, root); break;
+      case "progress": unmount = mountProgress(app, root); break;
+      case "room": unmount = mountRoom(app, root, route.roomId, "member"); break;
+      case "watch": unmount = mountRoom(app, root, route.roomId, "spectator"); break;
+      case "replay": unmount = mountReplay(app, root, route.recordingId, route.wholeRoom); break;
     }
-    const clock = session.clockEstimate;
-    const target = ui.room.value.trim();
-    showStatus(target ? "joining..." : "creating a room...");
-    let view: RoomView;
-    if (target) {
-      view = await session.joinByIdOrInvite(target);
-    } else {
-      const created = await session.createAndJoin(`${name}'s room`);
-      view = created.view;
-      ui.invite.textContent = created.room.invite_code;
-    }
-    ui.room.value = view.roomId;
-    showStatus(`in ${view.name} as slot ${view.mySlot ?? "-"}`
-      + (clock ? ` (clock offset ${clock.offsetMs.toFixed(0)} ms, rtt ${clock.rttMs.toFixed(0)} ms)` : ""));
-    dirty = true;
-    render();
   } catch (err) {
-    showStatus(describeError(err), true);
-  } finally {
-    ui.join.disabled = false;
+    root.replaceChildren(h("p", { class: "error" }, describeError(err)));
   }
 }
 
-async function toggleCamera(): Promise<void> {
-  if (tracker !== null) {
-    tracker.stop();
-    tracker = null;
-    ui.video.hidden = true;
-    ui.camera.textContent = "Start camera";
-    ui.cameraStatus.textContent = "";
-    return;
-  }
-  ui.camera.disabled = true;
-  ui.cameraStatus.textContent = "loading the face tracker...";
+function showWho(): void {
+  const s = app.auth.session;
+  who.textContent = s === null ? "not signed in"
+    : `${s.user.display_name}${s.user.is_guest ? " (guest)" : ""}`;
+}
+
+async function boot(): Promise<void> {
+  app.auth.onChange(showWho);
   try {
-    let sent = 0;
-    tracker = await FaceTracker.create({
-      onFrame: (frame) => {
-        session?.sendFrame(frame);
-        sent += 1;
-        if (sent % 30 === 0) ui.cameraStatus.textContent = `${sent} frames sent`;
-      },
-      onError: (err) => {
-        ui.cameraStatus.textContent = `tracking error: ${describeError(err)}`;
-      },
-    });
-    await tracker.start(ui.video);
-    ui.video.hidden = false;
-    ui.camera.textContent = "Stop camera";
-    ui.cameraStatus.textContent = "tracking";
+    await app.auth.resume();
   } catch (err) {
-    tracker = null;
-    ui.cameraStatus.textContent = err instanceof FaceSetupError ? err.message : describeError(err);
-  } finally {
-    ui.camera.disabled = false;
+    app.status(err instanceof ApiError ? `sign-in: ${describeError(err)}` : describeError(err), true);
   }
+  showWho();
+  const route = parseRoute(location.hash);
+  if (app.auth.session === null && route.page !== "lobby") {
+    // a room link opened signed out: sign in first, then come back to it
+    sessionStorage.setItem("studyverse.after_sign_in", location.hash);
+    history.replaceState(null, "", routeHash({ page: "lobby" }) || location.pathname);
+  }
+  app.auth.onChange((s) => {
+    const next = sessionStorage.getItem("studyverse.after_sign_in");
+    if (s !== null && next) {
+      sessionStorage.removeItem("studyverse.after_sign_in");
+      location.hash = next;
+    }
+  });
+  window.addEventListener("hashchange", showRoute);
+  showRoute();
 }
 
-ui.name.value = localStorage.getItem(NAME_KEY) ?? "";
-ui.room.value = roomFromHash();
-ui.form.addEventListener("submit", (e) => void enter(e));
-ui.camera.addEventListener("click", () => void toggleCamera());
-setInterval(() => {
-  if (session?.room) dirty = true; // the timer and "for m:ss" advance
-}, 1000);
-setInterval(render, RENDER_INTERVAL_MS);
+void boot();

@@ -6,8 +6,14 @@
 
 import { decodeBatch, decodeFrame, FrameError, type Bytes, type Frame } from "./frame";
 import type {
-  Attention, MemberChange, MemberInfo, MemberStateEvent, RoomJoinAck, RoomState, TimerState,
+  Attention, BossState, ChatMessage, GhostRaceEntry, MemberChange, MemberInfo,
+  MemberStateEvent, MessagesPage, ReplayState, RoomJoinAck, RoomState, TimerState,
 } from "./protocol";
+
+/** Most chat messages a view keeps (older ones are paged back in from the HTTP API). */
+export const MAX_MESSAGES = 500;
+/** Messages a RoomState carries at most (README "Socket.IO protocol"). */
+export const ROOM_STATE_MESSAGES = 50;
 
 /** A member as the page shows it. `sinceMs`: server epoch ms of the last attention change,
  * null until a `member_state` says. */
@@ -34,6 +40,15 @@ export interface RoomView {
   readonly frames: ReadonlyMap<number, LatestFrame>;
   /** Frames or batches the client could not decode (counted, never thrown). */
   readonly badFrames: number;
+  /** The boss of the running set, null when none. */
+  readonly boss: BossState | null;
+  /** Chat, oldest first, unique by id. */
+  readonly messages: readonly ChatMessage[];
+  /** `before` for the next older page of chat (`GET .../messages?before=`): the oldest
+   * message's id, null once the history is exhausted (or the room has no chat yet). */
+  readonly olderBefore: string | null;
+  /** The ghost race, one entry per ghost. */
+  readonly ghostRace: readonly GhostRaceEntry[];
 }
 
 function memberView(m: MemberInfo, sinceMs: number | null = null): MemberView {
@@ -45,6 +60,7 @@ function memberView(m: MemberInfo, sinceMs: number | null = null): MemberView {
 export function fromRoomState(
   state: RoomState, previous: RoomView | null = null, mySlot?: number | null,
 ): RoomView {
+  const same = previous !== null && previous.roomId === state.room_id;
   const members = new Map<number, MemberView>();
   for (const m of state.members) {
     const old = previous?.roomId === state.room_id ? previous.members.get(m.slot) : undefined;
@@ -66,7 +82,74 @@ export function fromRoomState(
     timer: state.timer,
     frames,
     badFrames: previous?.badFrames ?? 0,
+    boss: state.boss ?? null,
+    ...mergeMessages(same ? previous : null, state.messages ?? []),
+    ghostRace: state.ghosts ?? (same ? previous.ghostRace : []),
   };
+}
+
+/** The messages of `previous` and `incoming` together, oldest first, unique by id; the
+ * paging cursor is kept from `previous`, or set from the oldest new message. */
+function mergeMessages(
+  previous: RoomView | null, incoming: readonly ChatMessage[],
+): { messages: ChatMessage[]; olderBefore: string | null } {
+  const byId = new Map<string, ChatMessage>();
+  for (const m of previous?.messages ?? []) byId.set(m.id, m);
+  for (const m of incoming) byId.set(m.id, m);
+  const messages = [...byId.values()].sort((a, b) => a.sent_ms - b.sent_ms);
+  const trimmed = messages.slice(Math.max(0, messages.length - MAX_MESSAGES));
+  // a first RoomState with fewer than its 50 messages holds the whole history
+  const olderBefore = previous !== null && previous.messages.length > 0
+    ? previous.olderBefore
+    : (incoming.length >= ROOM_STATE_MESSAGES ? (trimmed[0]?.id ?? null) : null);
+  return { messages: trimmed, olderBefore };
+}
+
+/** A view for a spectator replay (`replay_watch` ack): its recorded members (kind live,
+ * connected), no timer, no chat; frames arrive like a live room's. */
+export function fromReplay(replay: ReplayState, previous: RoomView | null = null): RoomView {
+  const state: RoomState = {
+    room_id: `replay:${replay.recording_id}`,
+    name: `Replay of ${replay.display_name}`,
+    capacity: Math.max(1, replay.members.length),
+    members: replay.members.map((m) => ({
+      slot: m.slot, user_id: m.user_id, display_name: m.display_name, kind: "live",
+      attention: "idle", connected: true,
+    })),
+    spectators: 0,
+    timer: { phase: "idle", cycle: 0, cycles: 0, phase_started_ms: null, phase_ends_ms: null,
+      paused_at_ms: null, durations: null },
+    boss: null,
+    server_ms: 0,
+  };
+  return { ...fromRoomState(state, previous, null), olderBefore: null };
+}
+
+/** `boss`: the fight's state, or null when it ended without a kill. */
+export function bossChanged(view: RoomView, boss: BossState | null): RoomView {
+  return { ...view, boss };
+}
+
+/** `chat_message` (or the ack of one's own `chat_send`): add it once. */
+export function chatReceived(view: RoomView, message: ChatMessage): RoomView {
+  if (view.messages.some((m) => m.id === message.id)) return view;
+  return { ...view, ...mergeMessages(view, [message]) };
+}
+
+/** An older page of chat (`GET /api/rooms/{id}/messages`, newest first): prepend it and move
+ * the cursor to `next_before` (null: no more). Messages beyond MAX_MESSAGES are not dropped
+ * here: paging back is the user asking for them. */
+export function olderMessages(view: RoomView, page: MessagesPage): RoomView {
+  const byId = new Map<string, ChatMessage>();
+  for (const m of page.messages) byId.set(m.id, m);
+  for (const m of view.messages) byId.set(m.id, m);
+  const messages = [...byId.values()].sort((a, b) => a.sent_ms - b.sent_ms);
+  return { ...view, messages, olderBefore: page.next_before };
+}
+
+/** `ghost_race`: the race list replaces the previous one. */
+export function ghostRaceChanged(view: RoomView, ghosts: readonly GhostRaceEntry[]): RoomView {
+  return { ...view, ghostRace: ghosts };
 }
 
 /** The view after a successful `room_join`. */
@@ -115,24 +198,46 @@ export function timerChanged(view: RoomView, timer: TimerState): RoomView {
  * counted in `badFrames` and skipped; frames of unknown slots are kept (a ghost or member
  * whose `member_joined` has not arrived yet). */
 export function framesReceived(view: RoomView, data: Bytes): RoomView {
+  return framesDecoded(view, decodeFrames(data));
+}
+
+/** A `frames` batch decoded once: its server send time, each slot's frame, and how many
+ * frames (or the whole batch: 1) did not decode. */
+export interface DecodedFrames {
+  readonly serverMs: number;
+  readonly entries: readonly { readonly slot: number; readonly frame: Frame }[];
+  readonly bad: number;
+}
+
+/** Decode a `frames` batch; never throws FrameError (bad parts are counted in `bad`). */
+export function decodeFrames(data: Bytes): DecodedFrames {
   let batch;
   try {
     batch = decodeBatch(data);
   } catch (err) {
-    if (err instanceof FrameError) return { ...view, badFrames: view.badFrames + 1 };
+    if (err instanceof FrameError) return { serverMs: 0, entries: [], bad: 1 };
     throw err;
   }
-  const frames = new Map(view.frames);
+  const entries: { slot: number; frame: Frame }[] = [];
   let bad = 0;
   for (const { slot, frame } of batch.entries) {
     try {
-      frames.set(slot, { frame: decodeFrame(frame), serverMs: batch.serverMs });
+      entries.push({ slot, frame: decodeFrame(frame) });
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       bad += 1;
     }
   }
-  return { ...view, frames, badFrames: view.badFrames + bad };
+  return { serverMs: batch.serverMs, entries, bad };
+}
+
+/** Keep each slot's newest frame of a decoded batch and count its bad parts. */
+export function framesDecoded(view: RoomView, decoded: DecodedFrames): RoomView {
+  const frames = new Map(view.frames);
+  for (const { slot, frame } of decoded.entries) {
+    frames.set(slot, { frame, serverMs: decoded.serverMs });
+  }
+  return { ...view, frames, badFrames: view.badFrames + decoded.bad };
 }
 
 /** Members in slot order. */

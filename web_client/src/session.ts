@@ -12,12 +12,33 @@
 import { Api } from "./api";
 import { localEpochMs, serverTime, type ClockEstimate } from "./clock";
 import type { Bytes } from "./frame";
-import type { CreatedRoom, GuestSession, Role, ServerError } from "./protocol";
+import type {
+  BossDefeated, ChatMessage, CreatedRoom, GhostRaceEntry, GuestSession, MessagesPage,
+  ReplayEvent, ReplayState, RewardEvent, Role, ServerError, TimerState,
+} from "./protocol";
 import {
-  fromJoinAck, fromRoomState, framesReceived, memberJoined, memberLeft, memberState,
-  timerChanged, type RoomView,
+  bossChanged, chatReceived, decodeFrames, framesDecoded, fromJoinAck, fromReplay,
+  fromRoomState, ghostRaceChanged, memberJoined, memberLeft, memberState, olderMessages,
+  timerChanged, type DecodedFrames, type RoomView,
 } from "./room";
 import { StudySocket } from "./socket";
+
+/** Where the session takes its access token from: a fixed guest session, or the page's
+ * Auth, which refreshes it (asked again on every reconnect). */
+export interface TokenSource {
+  token(): string;
+  readonly session: GuestSession | null;
+}
+
+/** The `timer_start` body: minutes and cycles (server defaults 25/5/15/4). */
+export interface TimerStartOptions {
+  focus_min?: number;
+  break_min?: number;
+  long_break_min?: number;
+  cycles?: number;
+}
+
+export type TimerCommand = "timer_pause" | "timer_resume" | "timer_skip" | "timer_stop";
 
 /** Room ids are UUIDs; anything else typed into the room field is an invite code. */
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -28,6 +49,12 @@ export function isRoomId(text: string): boolean {
 
 export type SessionEvent =
   | { kind: "room"; view: RoomView }
+  | { kind: "frames"; frames: DecodedFrames }
+  | { kind: "reward"; reward: RewardEvent }
+  | { kind: "boss_defeated"; defeated: BossDefeated }
+  | { kind: "replay"; replay: ReplayState; atMs: number }
+  | { kind: "replay_event"; event: ReplayEvent }
+  | { kind: "replay_ended"; recordingId: string }
   | { kind: "status"; text: string }
   | { kind: "error"; error: ServerError };
 
@@ -38,17 +65,43 @@ export class StudySession {
   private view: RoomView | null = null;
   private clock: ClockEstimate | null = null;
   private resumeToken: string | null = null;
-  private role: Role = "member";
+  private role: Role | "replay" = "member";
+  private replayState: ReplayState | null = null;
   private readonly listeners = new Set<Listener>();
 
-  private constructor(readonly api: Api, readonly guest: GuestSession, url: string) {
-    this.socket = new StudySocket({ url, token: () => this.guest.access_token });
-    this.socket.on("room_state", (state) => this.update(fromRoomState(state, this.view)));
+  private constructor(readonly api: Api, private readonly auth: TokenSource, url: string) {
+    this.socket = new StudySocket({ url, token: () => this.auth.token() });
+    this.socket.on("room_state", (state) => {
+      if (this.role !== "replay") this.update(fromRoomState(state, this.view));
+    });
     this.socket.on("member_joined", (e) => this.updateIf((v) => memberJoined(v, e)));
     this.socket.on("member_left", (e) => this.updateIf((v) => memberLeft(v, e)));
     this.socket.on("member_state", (e) => this.updateIf((v) => memberState(v, e)));
     this.socket.on("timer", (t) => this.updateIf((v) => timerChanged(v, t)));
-    this.socket.on("frames", (data) => this.updateIf((v) => framesReceived(v, data)));
+    this.socket.on("frames", (data) => {
+      const frames = decodeFrames(data);
+      this.updateIf((v) => framesDecoded(v, frames));
+      this.emit({ kind: "frames", frames });
+    });
+    this.socket.on("boss", (b) => this.updateIf((v) => bossChanged(v, b)));
+    this.socket.on("chat_message", (m) => this.updateIf((v) => chatReceived(v, m)));
+    this.socket.on("ghost_race", (r) => this.updateIf((v) => ghostRaceChanged(v, r.ghosts)));
+    this.socket.on("boss_defeated", (defeated) => this.emit({ kind: "boss_defeated", defeated }));
+    this.socket.on("reward", (reward) => this.emit({ kind: "reward", reward }));
+    this.socket.on("replay_event", (event) => {
+      if (event.kind === "timer" && event.payload !== null && typeof event.payload === "object") {
+        this.updateIf((v) => timerChanged(v, event.payload as TimerState));
+      }
+      this.emit({ kind: "replay_event", event });
+    });
+    this.socket.on("replay_ended", (e) => {
+      if (this.replayState !== null) {
+        this.replayState = { ...this.replayState, paused: true,
+          position_ms: this.replayState.duration_ms };
+        this.emit({ kind: "replay", replay: this.replayState, atMs: localEpochMs() });
+      }
+      this.emit({ kind: "replay_ended", recordingId: e.recording_id });
+    });
     this.socket.on("error", (error) => this.emit({ kind: "error", error }));
     this.socket.socket.on("disconnect", (reason) => {
       this.emit({ kind: "status", text: `disconnected (${reason}); reconnecting` });
@@ -65,10 +118,33 @@ export class StudySession {
    * origin. Throws ApiError, ConnectError or AckError. */
   static async start(displayName: string, baseUrl = ""): Promise<StudySession> {
     const api = new Api(baseUrl);
-    const session = new StudySession(api, await api.guest(displayName), baseUrl);
+    const guest = await api.guest(displayName);
+    return StudySession.connect(api, { token: () => guest.access_token, session: guest }, baseUrl);
+  }
+
+  /** Connect with the tokens of `auth` (a signed-in Auth) and synchronise the clock. Throws
+   * ConnectError or AckError. */
+  static async connect(api: Api, auth: TokenSource, baseUrl = ""): Promise<StudySession> {
+    const session = new StudySession(api, auth, baseUrl);
     await session.socket.connect();
     session.clock = await session.socket.timeSync();
     return session;
+  }
+
+  /** The signed-in user's session (guest or account) at this moment. */
+  get guest(): GuestSession {
+    const s = this.auth.session;
+    if (s === null) throw new Error("signed out");
+    return s;
+  }
+
+  get userId(): string | null {
+    return this.auth.session?.user.id ?? null;
+  }
+
+  /** The running replay's last acknowledged state, null when none. */
+  get replay(): ReplayState | null {
+    return this.replayState;
   }
 
   /** Listen to room updates, status lines and server errors; returns an unsubscribe. */
@@ -94,9 +170,12 @@ export class StudySession {
   /** Create a room owned by this guest and join it as a member; also gives the room's
    * invite code. */
   async createAndJoin(
-    name: string, capacity?: number,
+    name: string, capacity?: number, isPublic?: boolean,
   ): Promise<{ view: RoomView; room: CreatedRoom }> {
-    const room = await this.api.createRoom(this.guest.access_token, name, capacity);
+    const body: Record<string, unknown> = { name };
+    if (capacity !== undefined) body.capacity = capacity;
+    if (isPublic !== undefined) body.is_public = isPublic;
+    const room = await this.api.request<CreatedRoom>("POST", "/api/rooms", body, this.auth.token());
     return { view: await this.join(room.room_id), room };
   }
 
@@ -105,17 +184,104 @@ export class StudySession {
     const text = roomOrInvite.trim();
     const roomId = isRoomId(text)
       ? text
-      : (await this.api.roomByInvite(this.guest.access_token, text)).room_id;
+      : (await this.api.roomByInvite(this.auth.token(), text)).room_id;
     return this.join(roomId, role);
   }
 
   /** `room_join`; the ack's RoomState becomes the view. */
   async join(roomId: string, role: Role = "member"): Promise<RoomView> {
+    if (this.role === "replay" && this.replayState !== null) await this.stopReplay();
     const ack = await this.socket.joinRoom({ room_id: roomId, role });
     this.role = role;
     this.resumeToken = ack.resume_token;
     this.update(fromJoinAck(ack, null));
     return this.view as RoomView;
+  }
+
+  /** `room_leave` (if in a room) and forget the room. */
+  async leave(): Promise<void> {
+    const wasIn = this.view !== null && this.role !== "replay";
+    if (this.role === "replay" && this.replayState !== null) await this.stopReplay();
+    this.view = null;
+    this.resumeToken = null;
+    if (wasIn && this.socket.connected) await this.socket.leaveRoom();
+  }
+
+  /** `timer_start` (room owner only); the ack's timer becomes the view's. */
+  async startTimer(options: TimerStartOptions = {}): Promise<TimerState> {
+    const { timer } = await this.socket.call<{ timer: TimerState }>("timer_start", options);
+    this.updateIf((v) => timerChanged(v, timer));
+    return timer;
+  }
+
+  /** `timer_pause` / `timer_resume` / `timer_skip` / `timer_stop` (room owner only). */
+  async timerCommand(command: TimerCommand): Promise<TimerState> {
+    const { timer } = await this.socket.call<{ timer: TimerState }>(command);
+    this.updateIf((v) => timerChanged(v, timer));
+    return timer;
+  }
+
+  /** `chat_send`; the acknowledged message is added to the view (the server does not echo
+   * it to the sender's socket). */
+  async sendChat(text: string): Promise<ChatMessage> {
+    const { message } = await this.socket.call<{ message: ChatMessage }>("chat_send", { text });
+    this.updateIf((v) => chatReceived(v, message));
+    return message;
+  }
+
+  /** Page back in the room's chat (`GET /api/rooms/{id}/messages?before=`); false when
+   * there is nothing older. */
+  async loadOlderMessages(limit = 50): Promise<boolean> {
+    const view = this.view;
+    if (view === null || view.olderBefore === null) return false;
+    const q = new URLSearchParams({ before: view.olderBefore, limit: String(limit) });
+    const page = await this.api.request<MessagesPage>("GET",
+      `/api/rooms/${encodeURIComponent(view.roomId)}/messages?${q}`, undefined, this.auth.token());
+    this.updateIf((v) => (v.roomId === view.roomId ? olderMessages(v, page) : v));
+    return page.messages.length > 0;
+  }
+
+  /** `ghost_add` (room owner): a recording joins the room as a ghost. */
+  addGhost(recordingId: string): Promise<{ ghost: { slot: number } }> {
+    return this.socket.call("ghost_add", { recording_id: recordingId });
+  }
+
+  /** `ghost_remove` (room owner). */
+  removeGhost(recordingId: string): Promise<object> {
+    return this.socket.call("ghost_remove", { recording_id: recordingId });
+  }
+
+  /** `replay_watch`: watch a recording (the whole room's phase with `wholeRoom`); leaves a
+   * live room first (members may not watch). The view becomes the replay's members. */
+  async watchReplay(recordingId: string, speed = 1, wholeRoom = false): Promise<ReplayState> {
+    if (this.view !== null && this.role !== "replay") await this.leave();
+    const { replay } = await this.socket.call<{ replay: ReplayState }>("replay_watch",
+      { recording_id: recordingId, speed, whole_room: wholeRoom });
+    this.role = "replay";
+    this.replayState = replay;
+    this.update(fromReplay(replay, null));
+    this.emit({ kind: "replay", replay, atMs: localEpochMs() });
+    return replay;
+  }
+
+  /** `replay_control`: pause/resume, speed, seek (ms from the start). */
+  async controlReplay(change: { paused?: boolean; speed?: number; seek_ms?: number }): Promise<ReplayState> {
+    const { replay } = await this.socket.call<{ replay: ReplayState }>("replay_control", change);
+    this.replayState = replay;
+    this.emit({ kind: "replay", replay, atMs: localEpochMs() });
+    return replay;
+  }
+
+  /** `replay_stop`, and forget the replay's view. */
+  async stopReplay(): Promise<void> {
+    this.replayState = null;
+    this.view = null;
+    this.role = "member";
+    try {
+      await this.socket.call("replay_stop");
+    } catch {
+      // already ended (conflict): nothing runs
+    }
   }
 
   /** Send one avatar frame while a member of a room (dropped otherwise). */
@@ -134,10 +300,15 @@ export class StudySession {
   private async rejoin(): Promise<void> {
     const view = this.view;
     if (view === null) return;
+    if (this.role === "replay") {
+      // a replay lives in the old connection's task: it ended with it
+      this.emit({ kind: "status", text: "reconnected; the replay stopped, start it again" });
+      return;
+    }
     try {
       this.clock = await this.socket.timeSync();
       const ack = await this.socket.joinRoom({
-        room_id: view.roomId, role: this.role,
+        room_id: view.roomId, role: this.role === "spectator" ? "spectator" : "member",
         ...(this.resumeToken !== null ? { resume_token: this.resumeToken } : {}),
       });
       this.resumeToken = ack.resume_token;

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { encodeBatch, encodeFrame, encodeNoFaceFrame } from "../src/frame";
 import type { RoomState, TimerState } from "../src/protocol";
 import {
-  framesReceived, fromJoinAck, fromRoomState, memberJoined, memberLeft, memberState,
-  membersBySlot, timerChanged,
+  MAX_MESSAGES, bossChanged, chatReceived, decodeFrames, framesDecoded, framesReceived,
+  fromJoinAck, fromReplay, fromRoomState, ghostRaceChanged, memberJoined, memberLeft,
+  memberState, membersBySlot, olderMessages, timerChanged,
 } from "../src/room";
 import { describeRoom, describeTimer, formatDuration } from "../src/view";
 
@@ -101,5 +102,75 @@ describe("text view", () => {
       "#0 Ada (you) - looking_away for 1:05 [frame 7: yaw 31.3 pitch -4.0]",
       "#2 Bo - idle [disconnected]",
     ]);
+  });
+});
+
+describe("room view: boss, chat, ghosts, replays", () => {
+  const msg = (id: string, sent: number, text = id) => ({ id, user_id: "u1",
+    display_name: "Ada", text, sent_ms: sent });
+
+  it("keeps chat unique and oldest first, and pages back with the cursor", () => {
+    const fifty = Array.from({ length: 50 }, (_, i) => msg(`m${i + 10}`, 1000 + i));
+    const v0 = fromRoomState(state({ messages: fifty }), null, 0);
+    expect(v0.messages.map((m) => m.id).slice(0, 2)).toEqual(["m10", "m11"]);
+    expect(v0.olderBefore).toBe("m10"); // a full room_state page: there may be more
+    const few = fromRoomState(state({ messages: [msg("a", 1)] }), null, 0);
+    expect(few.olderBefore).toBeNull(); // fewer than 50: that is the whole history
+
+    const v1 = chatReceived(v0, msg("new", 5000));
+    expect(v1.messages.at(-1)?.id).toBe("new");
+    expect(chatReceived(v1, msg("new", 5000))).toBe(v1); // the ack and the event: once
+    expect(v0.messages).toHaveLength(50);
+
+    const v2 = olderMessages(v1, { messages: [msg("m9", 999), msg("m8", 998)], next_before: "m8" });
+    expect(v2.messages.slice(0, 3).map((m) => m.id)).toEqual(["m8", "m9", "m10"]);
+    expect(v2.olderBefore).toBe("m8");
+    const v3 = olderMessages(v2, { messages: [], next_before: null });
+    expect(v3.olderBefore).toBeNull();
+    expect(v3.messages).toHaveLength(53);
+
+    // a later room_state (rejoin) merges and keeps the paging cursor
+    const v4 = fromRoomState(state({ messages: [msg("new", 5000), msg("newer", 6000)] }), v3);
+    expect(v4.messages).toHaveLength(54);
+    expect(v4.olderBefore).toBeNull();
+    // another room starts over
+    expect(fromRoomState(state({ room_id: "r2", messages: [] }), v4).messages).toEqual([]);
+  });
+
+  it("caps live chat at MAX_MESSAGES", () => {
+    let v = fromRoomState(state(), null, 0);
+    for (let i = 0; i < MAX_MESSAGES + 5; i++) v = chatReceived(v, msg(`x${i}`, i));
+    expect(v.messages).toHaveLength(MAX_MESSAGES);
+    expect(v.messages[0]?.id).toBe("x5");
+  });
+
+  it("follows the boss and the ghost race", () => {
+    const boss = { level: 1, name: "Sloth", hp: 100, max_hp: 200, dps: 1, combo: 1, rage: 1 };
+    const race = [{ slot: 4, recording_id: "rec", ghost_focused_s: 10, room_focused_s: 12, ahead_s: 2 }];
+    const v0 = fromRoomState(state({ boss, ghosts: race }), null, 0);
+    expect(v0.boss).toEqual(boss);
+    expect(v0.ghostRace).toEqual(race);
+    const v1 = bossChanged(v0, { ...boss, hp: 50 });
+    expect(v1.boss?.hp).toBe(50);
+    expect(bossChanged(v1, null).boss).toBeNull();
+    expect(ghostRaceChanged(v1, []).ghostRace).toEqual([]);
+    // a room_state without `ghosts` keeps the race
+    expect(fromRoomState(state({ boss: null }), v1).ghostRace).toEqual(race);
+  });
+
+  it("makes a replay's view from its members and feeds it frames", () => {
+    const v = fromReplay({ recording_id: "rec", duration_ms: 60_000, speed: 1, position_ms: 0,
+      paused: false, whole_room: true, slot: 0, user_id: "u1", display_name: "Ada",
+      members: [{ slot: 0, recording_id: "rec", user_id: "u1", display_name: "Ada" },
+        { slot: 1, recording_id: "rec2", user_id: "u2", display_name: "Bo" }] });
+    expect(v.roomId).toBe("replay:rec");
+    expect(v.mySlot).toBeNull();
+    expect(membersBySlot(v).map((m) => [m.slot, m.display_name, m.attention]))
+      .toEqual([[0, "Ada", "idle"], [1, "Bo", "idle"]]);
+    const decoded = decodeFrames(encodeBatch(77, [[1, encodeFrame({ seq: 3, captureMs: 5, scores })]]));
+    expect(decoded).toMatchObject({ serverMs: 77, bad: 0 });
+    expect(decoded.entries.map((e) => [e.slot, e.frame.seq])).toEqual([[1, 3]]);
+    expect(framesDecoded(v, decoded).frames.get(1)?.serverMs).toBe(77);
+    expect(decodeFrames(new Uint8Array([0xb1]))).toEqual({ serverMs: 0, entries: [], bad: 1 });
   });
 });
