@@ -63,7 +63,7 @@ function smooth(t: number): number {
 /** Frames and attention of one member -> what its avatar shows at a local time. */
 export class AvatarDriver {
   readonly buffer: SnapshotBuffer;
-  private live = new Float32Array(SHAPE_COUNT); // last face shown, wire order
+  private live: Float32Array = new Float32Array(SHAPE_COUNT); // last face shown, wire order
   private pose = { yawDeg: 0, pitchDeg: 0, rollDeg: 0 };
   private hasFace = false;
   private asleepLevel = 0; // 0..1 linear progress; eased when used
