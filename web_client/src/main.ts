@@ -54,6 +54,7 @@ window.studyverse = {
 function showRoute(): void {
   unmount();
   unmount = () => {};
+  app.status("");
   const route = parseRoute(location.hash);
   try {
     switch (route.page) {

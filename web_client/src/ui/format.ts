@@ -21,7 +21,7 @@ export function bossLines(boss: BossState): { title: string; hp: string; stats: 
     title: `${boss.name} (level ${boss.level})`,
     hp: `${Math.ceil(boss.hp)} / ${Math.round(boss.max_hp)} HP`,
     stats: `DPS ${boss.dps.toFixed(1)} · combo x${boss.combo.toFixed(2)}`
-      + ` · rage x${boss.rage.toFixed(2)}`,
+      + (boss.rage ? " · RAGE: the boss is ahead" : ""),
   };
 }
 

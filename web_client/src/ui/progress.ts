@@ -99,8 +99,12 @@ export function mountProgress(app: App, root: HTMLElement): () => void {
     try {
       const now = Date.now();
       const from = now - (CALENDAR_DAYS + 1) * 86_400_000;
-      const page = await app.get<FocusSessions>(`/api/me/sessions?from=${from}&to=${now}&limit=200`);
-      const days = streakCalendar(page.sessions, now, CALENDAR_DAYS);
+      const [page, me] = await Promise.all([
+        app.get<FocusSessions>(`/api/me/sessions?from=${from}&to=${now}&limit=200`),
+        app.get<{ day_start_hour: number }>("/api/me"),
+      ]);
+      // days in this browser's zone, starting at the user's day start hour
+      const days = streakCalendar(page.sessions, now, CALENDAR_DAYS, me.day_start_hour);
       calendar.replaceChildren(h("h2", {}, "Last 4 weeks"), h("div", { class: "calendar" },
         ...days.map((d) => h("span", {
           class: `day l${Math.min(4, Math.ceil(d.focusedS / 1800))}`,

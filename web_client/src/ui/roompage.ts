@@ -121,6 +121,8 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
   const ghostList = h("ul", { class: "ghosts" });
   let ghostCandidates: GhostInfo[] = [];
   ghostPicker.append(h("div", {}, ghostSelect,
+    h("button", { type: "button", title: "reload the list", onclick: () => void loadGhostCandidates() },
+      "Reload"),
     h("button", { type: "button", onclick: () => {
       const id = ghostSelect.value;
       if (!id || session === null) return;

@@ -75,7 +75,7 @@ export class BossCard {
     setText(this.hp, lines.hp);
     setText(this.stats, lines.stats);
     this.bar.style.width = `${(bossHpFraction(boss) * 100).toFixed(1)}%`;
-    this.bar.classList.toggle("raging", boss.rage > 1);
+    this.bar.classList.toggle("raging", boss.rage);
   }
 
   defeated(d: BossDefeated, myUserId: string | null): void {
@@ -172,7 +172,9 @@ export class RewardCard {
   show(r: RewardEvent): void {
     this.el.replaceChildren(h("h3", {}, "Focus phase complete"),
       h("p", {}, `+${r.xp} XP (total ${r.total_xp}) · level ${r.level} · focus score ${r.focus_score}`),
-      h("p", {}, r.plant ? `A ${r.plant} plant grew in your garden` : "No plant this time"),
+      h("p", {}, r.plant
+        ? `${/^[aeiou]/i.test(r.plant) ? "An" : "A"} ${r.plant} plant grew in your garden`
+        : "No plant this time"),
       h("p", {}, `Streak ${r.streak.current} day${r.streak.current === 1 ? "" : "s"}`
         + ` (best ${r.streak.best}, ${r.streak.freezes} freeze${r.streak.freezes === 1 ? "" : "s"})`),
       h("button", { type: "button", onclick: () => {
