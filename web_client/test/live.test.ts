@@ -80,6 +80,30 @@ describe.skipIf(!BASE)("against a running server", () => {
       clearInterval(pump);
     }
 
+    // the owner runs the timer: both views get the same absolute end; a member may not
+    const boTimer = until(bo, (v) => v.timer.phase === "focus");
+    const started = await ada.startTimer({ focus_min: 25, break_min: 5 });
+    expect(started).toMatchObject({ phase: "focus", cycle: 1 });
+    expect((await boTimer).timer.phase_ends_ms).toBe(started.phase_ends_ms);
+    expect(ada.room?.timer.phase_ends_ms).toBe(started.phase_ends_ms);
+    expect(started.phase_ends_ms! - started.phase_started_ms!).toBe(25 * 60_000);
+    await expect(bo.timerCommand("timer_pause")).rejects.toMatchObject({ code: "forbidden" });
+    const boPaused = until(bo, (v) => v.timer.paused_at_ms !== null);
+    const paused = await ada.timerCommand("timer_pause");
+    expect((await boPaused).timer.paused_at_ms).toBe(paused.paused_at_ms);
+
+    // chat: the sender's view has its acked message, the other gets chat_message
+    const adaHears = until(ada, (v) => v.messages.some((m) => m.text === "hi from Bo"));
+    const sent = await bo.sendChat("hi from Bo");
+    expect(sent).toMatchObject({ text: "hi from Bo", display_name: "Bo" });
+    expect(bo.room?.messages.map((m) => m.id)).toEqual([sent.id]);
+    expect((await adaHears).messages.map((m) => m.id)).toEqual([sent.id]);
+    // fewer than a room_state's 50 messages: nothing older to page back to
+    expect(ada.room?.olderBefore).toBeNull();
+    expect(await ada.loadOlderMessages()).toBe(false);
+    const stopped = await ada.timerCommand("timer_stop");
+    expect(stopped.phase).toBe("idle");
+
     // Bo's transport drops: its client reconnects by itself and resumes the slot
     const resumed = new Promise<string>((resolve) => {
       const stop = bo.subscribe((event) => {

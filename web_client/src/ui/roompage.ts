@@ -136,6 +136,9 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
       ghostSelect.replaceChildren(...ghostCandidates.map((g) => h("option", { value: g.id },
         `${g.display_name} · ${new Date(g.started_ms).toLocaleString()} · `
         + `${Math.round(g.duration_ms / 60000)} min`)));
+      if (ghostCandidates.length === 0) {
+        ghostSelect.replaceChildren(h("option", { value: "" }, "no finished recordings yet"));
+      }
     } catch (err) {
       ghostSelect.replaceChildren(h("option", { value: "" }, `recordings: ${describeError(err)}`));
     }
@@ -164,6 +167,13 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
     h("div", { class: "recording" }, "Or play a recording instead of the camera: ", recSelect,
       recBtn, h("label", {}, hideFace, " hide the face (test looking away)")));
 
+  /** Send a frame of one's face, and show it on one's own avatar. */
+  function sendOwn(bytes: Uint8Array): void {
+    if (session === null) return;
+    session.sendFrame(bytes);
+    panel.pushOwn(session.room?.mySlot, bytes, session.serverNow());
+  }
+
   function stopFace(): void {
     tracker?.close();
     tracker = null;
@@ -186,7 +196,7 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
     let sent = 0;
     FaceTracker.create({
       onFrame: (frame) => {
-        session?.sendFrame(frame);
+        sendOwn(frame);
         sent += 1;
         if (sent % 30 === 0) setText(faceStatus, `${sent} frames sent`);
       },
@@ -244,7 +254,7 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
         src.setFaceHidden(hideFace.checked);
         let sent = 0;
         src.start((bytes) => {
-          session?.sendFrame(bytes);
+          sendOwn(bytes);
           sent += 1;
           if (sent % 30 === 0) setText(faceStatus, `${sent} recorded frames sent`);
         });

@@ -5,6 +5,7 @@
  * AvatarStage. The room, spectator and replay pages compose them.
  */
 
+import { decodeFrame, FrameError } from "../frame";
 import type { BossDefeated, RewardEvent } from "../protocol";
 import type { RoomView, MemberView } from "../room";
 import { membersBySlot } from "../room";
@@ -218,6 +219,16 @@ export class AvatarPanel {
         this.key = key;
         stage.setMembers(avatarMembers(event.view));
       }
+    }
+  }
+
+  /** Show one's own outgoing frame (the server never sends a member its own frames). */
+  pushOwn(slot: number | null | undefined, bytes: Uint8Array, serverMs: number): void {
+    if (this.stage === null || slot === null || slot === undefined) return;
+    try {
+      this.stage.pushFrame(slot, decodeFrame(bytes), serverMs);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
     }
   }
 
