@@ -3,7 +3,7 @@
 ``python -m tests.make_recording_vectors`` (in .venv) writes
 ``web_client/test/vectors/recordings.json`` from ``avatars.recordings``: for the Live Link
 Face CSV take and the decoded LLV CSV, a small excerpt of the file (header plus chosen rows,
-kept verbatim) and what the Python loader makes of it; for every text recording the loader's
+kept verbatim) and what the Python loader makes of it; for every recording the loader's
 summary of the whole file (frame count, fps, duration, has_pose) and a few sampled frames;
 and the 72-byte frames ``avatars.recordings.frame_bytes`` encodes from some of them.
 ``web_client/test/sources.test.ts`` parses the same inputs with src/sources/recording.ts and
@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VECTORS_PATH = REPO_ROOT / "web_client" / "test" / "vectors" / "recordings.json"
 EXCERPTS = {"livelinkface_alex_rom_3.csv": 400, "llv_dao_decoded.csv": 30}
 """Recording -> stride of the rows kept in its excerpt (plus its first 8 and last 2 rows)."""
-WHOLE = ("livelinkface_alex_rom_3.csv", "llv_dao_decoded.csv",
+WHOLE = ("livelinkface_alex_rom_3.csv", "llv_dao.gesichter", "llv_dao_decoded.csv",
          "mediapipe_single_frame_vsekai_blendshapes.json")
 SAMPLES = 5
 

@@ -12,7 +12,8 @@ import { BLENDSHAPE_NAMES } from "../src/blendshapes";
 import { decodeFrame, facePresent, poseValid, FLAG_FACE } from "../src/frame";
 import { encodeRecordedFrame, RecordingPlayer } from "../src/sources/player";
 import {
-  parseLivelinkCsv, parseMediapipeJson, parseRecording, recordingFormat, RecordingFormatError,
+  parseGesichter, parseLivelinkCsv, parseMediapipeJson, parseRecording, parseRecordingBytes,
+  recordingFormat, RecordingFormatError,
   timecodeMs, type Recording,
 } from "../src/sources/recording";
 import { RecordingSource } from "../src/sources/source";
@@ -76,8 +77,8 @@ describe("parsers reproduce avatars.recordings on excerpts", () => {
 });
 
 describe.skipIf(!HAVE_FACE_DATA)("whole real recordings", () => {
-  it.each(vectors.whole.map((w) => [w.file, w] as const))("%s", (file, w) => {
-    const rec = parseRecording(file, readFileSync(path.join(FACE_DIR, file), "utf8"));
+  it.each(vectors.whole.map((w) => [w.file, w] as const))("%s", async (file, w) => {
+    const rec = await parseRecordingBytes(file, new Uint8Array(readFileSync(path.join(FACE_DIR, file))));
     expectSummary(rec, w);
     for (const s of w.samples) expectFrame(rec.frames[s.index]!, s);
     for (const e of w.encoded) {
@@ -93,8 +94,20 @@ describe("format detection and errors", () => {
     expect(recordingFormat("/recordings/b.CSV", "FrameNumber,SubFrame\n")).toBe("llv_csv");
     expect(recordingFormat("c.json", "{}")).toBe("mediapipe_json");
     expect(recordingFormat("d.csv", "x,y\n")).toBeNull();
-    expect(recordingFormat("llv_dao.gesichter", "")).toBeNull();
+    expect(recordingFormat("llv_dao.gesichter", "")).toBe("llv_gesichter");
+    expect(recordingFormat("notes.md", "")).toBeNull();
     expect(() => parseRecording("d.csv", "x,y\n1,2\n")).toThrow(RecordingFormatError);
+  });
+
+  it("refuses a .gesichter that is not gzip, or not version 6", async () => {
+    await expect(parseGesichter(new Uint8Array([1, 2, 3]), "x.gesichter"))
+      .rejects.toThrow(RecordingFormatError);
+    const { gzipSync } = await import("node:zlib");
+    await expect(parseGesichter(new Uint8Array(gzipSync(Buffer.from([5, 0, 0, 0, 0]))), "x"))
+      .rejects.toThrow(/version-6/);
+    await expect(parseGesichter(new Uint8Array(gzipSync(Buffer.from([6, 0, 0, 0, 2]))), "x"))
+      .rejects.toThrow(/truncated/);
+    expect(() => parseRecording("x.gesichter", "")).toThrow(/binary/);
   });
 
   it("timecodes follow the Python loader", () => {

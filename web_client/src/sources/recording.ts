@@ -6,8 +6,8 @@
  * in the files are radians and become degrees. test/sources.test.ts replays the vectors that
  * tests/make_recording_vectors.py makes with the Python loaders and compares exactly.
  *
- * The binary LLV `.gesichter` file (gzip) is not read here: use llv_dao_decoded.csv, the
- * same capture as CSV.
+ * LLV `.gesichter` captures (gzip of Live Link Face v6 UDP packets) are read by
+ * {@link parseGesichter}, which needs the platform's DecompressionStream (browsers, Node 18+).
  */
 
 import { BLENDSHAPE_NAMES } from "../blendshapes";
@@ -33,7 +33,7 @@ export interface Recording {
 }
 
 /** Which loader a file needs. */
-export type RecordingFormat = "livelink_csv" | "llv_csv" | "mediapipe_json";
+export type RecordingFormat = "livelink_csv" | "llv_csv" | "mediapipe_json" | "llv_gesichter";
 
 /** A file that is not a recording this module reads, or a malformed one. */
 export class RecordingFormatError extends Error {
@@ -49,6 +49,26 @@ const DAY_MS = 86_400_000;
 const RAD_TO_DEG = 180.0 / Math.PI; // CPython's math.degrees multiplies by this constant
 const HEAD_COLUMNS = ["HeadYaw", "HeadPitch", "HeadRoll"] as const;
 const LLV_TIME_COLUMNS = ["FrameNumber", "SubFrame", "FpsNumerator", "FpsDenominator"] as const;
+/** Version byte of Live Link Face v6 packets and `.gesichter` files. */
+export const LLV_VERSION = 6;
+/** The 9 angles (radians) after the 52 shapes in a Live Link Face packet. */
+const POSE_NAMES = ["HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch",
+  "LeftEyeRoll", "RightEyeYaw", "RightEyePitch", "RightEyeRoll"] as const;
+/** Live Link Face UDP value order: 52 shapes (avatars.blendshapes.LIVELINK_UDP_NAMES), then
+ * POSE_NAMES. */
+const LLV_VALUE_NAMES: readonly string[] = [
+  "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
+  "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight",
+  "EyeLookOutRight", "EyeLookUpRight", "EyeSquintRight", "EyeWideRight", "JawForward",
+  "JawLeft", "JawRight", "JawOpen", "MouthClose", "MouthFunnel", "MouthPucker", "MouthLeft",
+  "MouthRight", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft", "MouthFrownRight",
+  "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
+  "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft",
+  "MouthPressRight", "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft",
+  "MouthUpperUpRight", "BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft",
+  "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft", "CheekSquintRight", "NoseSneerLeft",
+  "NoseSneerRight", "TongueOut", ...POSE_NAMES,
+];
 
 /** Live Link's PascalCase name of a wire shape (`browDownLeft` -> `BrowDownLeft`). */
 export function livelinkName(mediapipeName: string): string {
@@ -208,6 +228,7 @@ export function parseMediapipeJson(text: string, name = "recording"): Recording 
 export function recordingFormat(name: string, text: string): RecordingFormat | null {
   const lower = name.toLowerCase().split("?")[0] ?? "";
   if (lower.endsWith(".json")) return "mediapipe_json";
+  if (lower.endsWith(".gesichter")) return "llv_gesichter";
   if (lower.endsWith(".csv")) {
     const header = (text.split(/\r?\n/, 1)[0] ?? "").split(",");
     if (header.includes("Timecode")) return "livelink_csv";
@@ -223,6 +244,84 @@ export function parseRecording(name: string, text: string): Recording {
     case "livelink_csv": return parseLivelinkCsv(text, name);
     case "llv_csv": return parseLlvCsv(text, name);
     case "mediapipe_json": return parseMediapipeJson(text, name);
+    case "llv_gesichter":
+      throw new RecordingFormatError(`${name}: a binary file, use parseRecordingBytes`);
     default: throw new RecordingFormatError(`${name}: unknown recording format`);
   }
+}
+
+/** Parse a recording from its bytes: `.gesichter` via {@link parseGesichter}, the rest as
+ * UTF-8 text via {@link parseRecording}. */
+export async function parseRecordingBytes(name: string, bytes: Uint8Array): Promise<Recording> {
+  if (recordingFormat(name, "") === "llv_gesichter") return parseGesichter(bytes, name);
+  return parseRecording(name, new TextDecoder().decode(bytes));
+}
+
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream()
+    .pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Parse an LLV `.gesichter` capture (avatars.recordings.load_llv_gesichter): gzip of u8
+ * version 6, u32 BE packet count, then count x (u32 BE length + Live Link Face v6 packet:
+ * u8 version, u32 length + device id, u32 length + subject name, i32 frame number, f32
+ * subframe, i32 fps numerator, i32 fps denominator, u8 value count 61, 61 x f32, all
+ * big-endian). t from frame number + subframe at the packets' fps; shapes by name; head
+ * pose radians -> degrees. Throws RecordingFormatError if malformed. */
+export async function parseGesichter(bytes: Uint8Array, name = "recording"): Promise<Recording> {
+  let raw: Uint8Array;
+  try {
+    raw = await gunzip(bytes);
+  } catch (err) {
+    throw new RecordingFormatError(`${name}: not gzip (${String(err)})`);
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const fail = (why: string): never => {
+    throw new RecordingFormatError(`${name}: ${why}`);
+  };
+  if (raw.length < 5 || raw[0] !== LLV_VERSION) fail(`not a version-${LLV_VERSION} file`);
+  const count = view.getUint32(1);
+  const shapeIdx = BLENDSHAPE_NAMES.map((n) => LLV_VALUE_NAMES.indexOf(livelinkName(n)));
+  const headIdx = HEAD_COLUMNS.map((n) => LLV_VALUE_NAMES.indexOf(n));
+  const packets: { frame: number; sub: number; num: number; den: number; values: number[] }[] = [];
+  let off = 5;
+  for (let k = 0; k < count; k++) {
+    if (off + 4 > raw.length) fail(`truncated after ${k} of ${count} packets`);
+    const end = off + 4 + view.getUint32(off);
+    let p = off + 4;
+    if (end > raw.length || raw[p] !== LLV_VERSION) fail(`bad packet ${k}`);
+    p += 1;
+    for (let s = 0; s < 2; s++) p += 4 + view.getUint32(p); // device id, subject name
+    if (p + 17 > end) fail(`truncated packet ${k}`);
+    const frame = view.getInt32(p);
+    const sub = view.getFloat32(p + 4);
+    const num = view.getInt32(p + 8);
+    const den = view.getInt32(p + 12);
+    const n = view.getUint8(p + 16);
+    p += 17;
+    if (n !== LLV_VALUE_NAMES.length || p + 4 * n !== end || num <= 0 || den <= 0) {
+      fail(`unexpected packet ${k}: ${n} values`);
+    }
+    const values: number[] = [];
+    for (let i = 0; i < n; i++) values.push(view.getFloat32(p + 4 * i));
+    packets.push({ frame, sub, num, den, values });
+    off = end;
+  }
+  if (off !== raw.length) fail(`${raw.length - off} trailing bytes`);
+  if (packets.length === 0) fail("no frames");
+  const first = packets[0]!;
+  if (packets.some((q) => q.num !== first.num || q.den !== first.den)) {
+    fail("the frame rate changes mid-recording");
+  }
+  const msPerFrame = (1000.0 * first.den) / first.num;
+  const frames = packets.map((q): RecordedFrame => {
+    const [yaw, pitch, roll] = headIdx.map((i) => q.values[i]! * RAD_TO_DEG);
+    return {
+      tMs: ((q.frame - first.frame) + (q.sub - first.sub)) * msPerFrame,
+      scores: shapeIdx.map((i) => q.values[i]!),
+      yawDeg: yaw!, pitchDeg: pitch!, rollDeg: roll!,
+    };
+  });
+  return { name: stem(name), fps: first.num / first.den, frames, hasPose: anyPose(frames) };
 }

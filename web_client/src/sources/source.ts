@@ -10,7 +10,7 @@
  */
 
 import { RecordingPlayer } from "./player";
-import { parseRecording, RecordingFormatError, type Recording } from "./recording";
+import { parseRecordingBytes, RecordingFormatError, type Recording } from "./recording";
 
 /** Where the server lists and serves the face recordings. */
 export const RECORDINGS_PATH = "/recordings/";
@@ -40,13 +40,15 @@ export class RecordingSource {
   constructor(readonly recording: Recording,
               private readonly now: () => number = () => performance.now()) {}
 
-  /** Fetch and parse a recording (Live Link CSV, decoded LLV CSV or MediaPipe JSON). Throws
-   * Error for an HTTP error and RecordingFormatError for a file it cannot read. */
+  /** Fetch and parse a recording (Live Link CSV, LLV `.gesichter` or decoded CSV, MediaPipe
+   * JSON). Throws Error for an HTTP error and RecordingFormatError for a file it cannot
+   * read. */
   static async load(url: string): Promise<RecordingSource> {
     const resp = await fetch(url);
     if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
-    const text = await resp.text();
-    const recording = parseRecording(decodeURIComponent(new URL(url, "http://x/").pathname), text);
+    const bytes = new Uint8Array(await resp.arrayBuffer());
+    const recording = await parseRecordingBytes(
+      decodeURIComponent(new URL(url, "http://x/").pathname), bytes);
     if (recording.frames.length === 0) throw new RecordingFormatError(`${url}: no frames`);
     return new RecordingSource(recording);
   }
