@@ -83,7 +83,8 @@ export class StudySession {
       this.updateIf((v) => framesDecoded(v, frames));
       this.emit({ kind: "frames", frames });
     });
-    this.socket.on("boss", (b) => this.updateIf((v) => bossChanged(v, b)));
+    // a fight that ends without a kill sends `boss` with null (no payload at all, here)
+    this.socket.on("boss", (b) => this.updateIf((v) => bossChanged(v, b ?? null)));
     this.socket.on("chat_message", (m) => this.updateIf((v) => chatReceived(v, m)));
     this.socket.on("ghost_race", (r) => this.updateIf((v) => ghostRaceChanged(v, r.ghosts)));
     this.socket.on("boss_defeated", (defeated) => this.emit({ kind: "boss_defeated", defeated }));
@@ -140,6 +141,11 @@ export class StudySession {
 
   get userId(): string | null {
     return this.auth.session?.user.id ?? null;
+  }
+
+  /** How this socket is in its room: "member", "spectator", or "replay" (null: in none). */
+  get currentRole(): Role | "replay" | null {
+    return this.view === null ? null : this.role;
   }
 
   /** The running replay's last acknowledged state, null when none. */

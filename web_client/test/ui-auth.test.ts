@@ -157,3 +157,38 @@ describe("Auth", () => {
     expect(sched.pending).toHaveLength(0);
   });
 });
+
+describe("guest sessions", () => {
+  it("are kept for this tab until shortly before they expire, and never refreshed", async () => {
+    let now = 1_000_000;
+    const store = Object.assign(memoryStore(), { guest: null as string | null,
+      loadGuest(): string | null { return this.guest; },
+      saveGuest(j: string | null): void { this.guest = j; } });
+    const sched = new FakeScheduler();
+    const { api, calls } = fakeApi([() => [201, session(1, true)], () => [200, session(2)]]);
+    const auth = new Auth(api, store, sched, () => now);
+    await auth.guest("Bo");
+    expect(sched.pending).toHaveLength(0);
+    expect(JSON.parse(store.guest!)).toMatchObject({ expiresMs: 1_000_000 + 900_000,
+      session: { access_token: "a1" } });
+
+    // a reload 10 min later reuses it without a request
+    now += 600_000;
+    const again = new Auth(api, store, sched, () => now);
+    expect((await again.resume())?.access_token).toBe("a1");
+    expect(calls).toHaveLength(1);
+    // with under a minute left it is dropped
+    now += 250_000;
+    expect(await new Auth(api, store, sched, () => now).resume()).toBeNull();
+    expect(store.guest).toBeNull();
+
+    // registering turns the stored guest into an account: only the refresh token is kept
+    store.guest = "{}";
+    await again.register("bo_b", "long enough pw");
+    expect(store.guest).toBeNull();
+    expect(store.value).toBe("r2");
+    store.guest = "not json";
+    store.value = null;
+    expect(await new Auth(api, store, sched, () => now).resume()).toBeNull();
+  });
+});

@@ -36,18 +36,33 @@ export const realScheduler: Scheduler = {
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** Where the refresh token is kept between page loads (localStorage in the browser). */
+/** Where the refresh token is kept between page loads (localStorage in the browser), and,
+ * optionally, a guest's session (sessionStorage: this tab only, until it expires). */
 export interface TokenStore {
   load(): string | null;
   save(refreshToken: string | null): void;
+  loadGuest?(): string | null;
+  saveGuest?(json: string | null): void;
 }
 
+/** A stored guest session: the session and the epoch ms its access token expires. */
+interface StoredGuest {
+  session: GuestSession;
+  expiresMs: number;
+}
+
+/** Reuse a stored guest session only while it has this long left, ms. */
+export const GUEST_REUSE_MIN_MS = 60_000;
+
 export const REFRESH_KEY = "studyverse.refresh_token";
+export const GUEST_KEY = "studyverse.guest_session";
 
 export function localTokenStore(): TokenStore {
   return {
     load: () => localStorage.getItem(REFRESH_KEY),
     save: (t) => (t === null ? localStorage.removeItem(REFRESH_KEY) : localStorage.setItem(REFRESH_KEY, t)),
+    loadGuest: () => sessionStorage.getItem(GUEST_KEY),
+    saveGuest: (j) => (j === null ? sessionStorage.removeItem(GUEST_KEY) : sessionStorage.setItem(GUEST_KEY, j)),
   };
 }
 
@@ -63,6 +78,7 @@ export class Auth {
     readonly api: Api,
     private readonly store: TokenStore,
     private readonly scheduler: Scheduler = realScheduler,
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   get session(): GuestSession | null {
@@ -85,7 +101,10 @@ export class Auth {
 
   /** `POST /api/auth/guest`. */
   async guest(displayName: string): Promise<GuestSession> {
-    return this.adopt(await this.api.guest(displayName), "guest");
+    const session = await this.api.guest(displayName);
+    const stored: StoredGuest = { session, expiresMs: this.now() + session.expires_in * 1000 };
+    this.store.saveGuest?.(JSON.stringify(stored));
+    return this.adopt(session, "guest");
   }
 
   /** `POST /api/auth/register` (a signed-in guest becomes the account, keeping progress). */
@@ -109,11 +128,12 @@ export class Auth {
     return this.adopt(s, "login");
   }
 
-  /** Sign in again from the stored refresh token; null when there is none or it is
-   * refused (it is then forgotten). Network failures throw ApiError. */
+  /** Sign in again from the stored refresh token, else this tab's stored guest session
+   * while it has GUEST_REUSE_MIN_MS left; null when neither (a refused refresh token is
+   * forgotten). Network failures throw ApiError. */
   async resume(): Promise<GuestSession | null> {
     const token = this.store.load();
-    if (!token) return null;
+    if (!token) return this.resumeGuest();
     try {
       return await this.refreshWith(token);
     } catch (err) {
@@ -152,6 +172,23 @@ export class Auth {
     this.listeners.clear();
   }
 
+  private resumeGuest(): GuestSession | null {
+    const text = this.store.loadGuest?.() ?? null;
+    if (!text) return null;
+    let stored: StoredGuest | null = null;
+    try {
+      stored = JSON.parse(text) as StoredGuest;
+    } catch {
+      stored = null;
+    }
+    if (stored === null || typeof stored.expiresMs !== "number" || !stored.session?.access_token
+      || stored.expiresMs - this.now() < GUEST_REUSE_MIN_MS) {
+      this.store.saveGuest?.(null);
+      return null;
+    }
+    return this.adopt(stored.session, "guest");
+  }
+
   private async refreshWith(refreshToken: string): Promise<GuestSession> {
     const s = await this.api.request<AccountSession>("POST", "/api/auth/refresh",
       { refresh_token: refreshToken });
@@ -161,6 +198,7 @@ export class Auth {
   private adopt(session: GuestSession, reason: string): GuestSession {
     this.current = session;
     this.store.save(session.refresh_token ?? null);
+    if (session.refresh_token) this.store.saveGuest?.(null);
     this.schedule(session.refresh_token ? refreshDelayMs(session.expires_in) : null);
     for (const l of this.listeners) l(session, reason);
     return session;
@@ -169,6 +207,7 @@ export class Auth {
   private drop(reason: string): void {
     this.current = null;
     this.store.save(null);
+    this.store.saveGuest?.(null);
     this.schedule(null);
     for (const l of this.listeners) l(null, reason);
   }

@@ -174,7 +174,20 @@ export function mountLobby(app: App, root: HTMLElement): () => void {
   const actions = h("section", { class: "card" }, createForm, joinForm);
   const replays = h("section", { class: "card" }, h("h2", {}, "Recordings"), ghosts);
 
+  const back = h("p", { class: "card", hidden: true });
+
+  function renderBack(): void {
+    const view = app.session?.room ?? null;
+    const role = app.session?.currentRole ?? null;
+    back.hidden = view === null || role === "replay" || role === null;
+    if (view === null || back.hidden) return;
+    const page = role === "spectator" ? "watch" : "room";
+    back.replaceChildren(`You are still in ${view.name}${role === "spectator" ? " (watching)" : ""}. `,
+      h("a", { href: routeHash({ page, roomId: view.roomId }) }, "Back to the room"));
+  }
+
   function renderAll(): void {
+    renderBack();
     renderSignIn();
     const signedIn = app.auth.session !== null;
     actions.hidden = !signedIn;
@@ -186,7 +199,7 @@ export function mountLobby(app: App, root: HTMLElement): () => void {
     void refreshGhosts();
   }
 
-  root.replaceChildren(h("div", { class: "page lobby" }, signIn, actions, roomsCard, replays));
+  root.replaceChildren(h("div", { class: "page lobby" }, back, signIn, actions, roomsCard, replays));
   renderAll();
   void refreshRooms();
   const refresh = setInterval(() => void refreshRooms(), LOBBY_REFRESH_MS);

@@ -312,7 +312,7 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
       if (disposed) return;
       session = s;
       unsubscribe = s.subscribe(onEvent);
-      if (s.room?.roomId !== roomId || s.replay !== null) {
+      if (s.room?.roomId !== roomId || s.currentRole !== role) {
         app.status(role === "member" ? "joining..." : "connecting as a spectator...");
         await s.join(roomId, role);
       }
