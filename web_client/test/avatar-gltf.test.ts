@@ -5,7 +5,10 @@
  */
 
 import { describe, expect, it } from "vitest";
-import { CylinderGeometry, Mesh, SphereGeometry, type Object3D } from "three";
+import {
+  Bone, BoxGeometry, CylinderGeometry, Euler, Group, Mesh, MeshBasicMaterial, Quaternion,
+  SphereGeometry, type Object3D,
+} from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { Avatar3D } from "../src/avatar/avatar3d";
 import { AvatarDriver } from "../src/avatar/driver";
@@ -88,6 +91,31 @@ describe("glTF heads", () => {
     const material = (mesh as unknown as Mesh).material as { transparent: boolean; opacity: number };
     expect(material.transparent).toBe(true);
     expect(material.opacity).toBeCloseTo(0.35, 6);
+    avatar.dispose();
+  });
+
+  it("poses a model's head bone on top of its rest rotation", () => {
+    const model = new Group();
+    const bone = new Bone();
+    bone.name = "Head";
+    bone.rotation.set(0.3, 0, 0);
+    const rest = bone.quaternion.clone();
+    model.add(bone);
+    const mesh = new Mesh(new BoxGeometry(), new MeshBasicMaterial());
+    mesh.morphTargetDictionary = { jawOpen: 0 };
+    mesh.morphTargetInfluences = [0];
+    bone.add(mesh);
+    const avatar = new Avatar3D({ neck: new CylinderGeometry(), torso: new SphereGeometry() });
+    expect(avatar.useModel(model)).toBe(1);
+    const driver = new AvatarDriver({ slot: 0, kind: "live", displayName: "x", attention: "focused" });
+    const scores = BLENDSHAPE_NAMES.map((n) => (n === "jawOpen" ? 1 : 0));
+    driver.push(decodeFrame(encodeFrame({ seq: 0, captureMs: 0, scores, yawDeg: 40 })), 0);
+    avatar.apply(driver.update(0), 0);
+    const expected = rest.clone().multiply(
+      new Quaternion().setFromEuler(new Euler(0, (40 * Math.PI) / 180, 0, "YXZ")));
+    expect(bone.quaternion.angleTo(expected)).toBeLessThan(1e-6);
+    expect(model.parent!.quaternion.angleTo(new Quaternion())).toBeLessThan(1e-9);
+    expect(mesh.morphTargetInfluences[0]).toBe(1);
     avatar.dispose();
   });
 });

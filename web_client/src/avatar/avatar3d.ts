@@ -10,8 +10,9 @@
  */
 
 import {
-  CanvasTexture, CylinderGeometry, DoubleSide, Group, Mesh, MeshStandardMaterial,
-  SphereGeometry, Sprite, SpriteMaterial, type BufferGeometry, type Material, type Object3D,
+  CanvasTexture, CylinderGeometry, DoubleSide, Euler, Group, Mesh, MeshStandardMaterial,
+  Quaternion, SphereGeometry, Sprite, SpriteMaterial, type BufferGeometry, type Material,
+  type Object3D,
 } from "three";
 import { GHOST_OPACITY, type AvatarOutput } from "./driver";
 import { bindMorphTargets } from "./names";
@@ -79,6 +80,9 @@ export class Avatar3D {
   private readonly pose = new Group();
   private head: Object3D | null = null;
   private poseTarget: Object3D; // the pose group, or a glTF head bone
+  private readonly restPose = new Quaternion(); // the pose target's own rotation at rest
+  private readonly poseEuler = new Euler(0, 0, 0, "YXZ");
+  private readonly poseQuat = new Quaternion();
   private bound: BoundMesh[] = [];
   private label: Sprite | null = null;
   private zzz: Sprite | null = null;
@@ -130,7 +134,10 @@ export class Avatar3D {
         bone = o;
       }
     });
-    if (bone !== null) this.poseTarget = bone;
+    if (bone !== null) {
+      this.poseTarget = bone;
+      this.restPose.copy((bone as Object3D).quaternion);
+    }
     return this.bound.reduce((n, b) => n + b.binding.size, 0);
   }
 
@@ -141,8 +148,9 @@ export class Avatar3D {
       this.head.removeFromParent();
       for (const m of materialsOf(this.head)) m.dispose();
     }
-    this.poseTarget.rotation.set(0, 0, 0);
+    this.poseTarget.quaternion.copy(this.restPose);
     this.poseTarget = this.pose;
+    this.restPose.identity();
     this.head = head;
     this.pose.add(head);
     this.bound = [];
@@ -198,7 +206,10 @@ export class Avatar3D {
         for (const i of indices) influences[i] = w;
       }
     }
-    this.poseTarget.rotation.set(out.pitchDeg * DEG, out.yawDeg * DEG, out.rollDeg * DEG, "YXZ");
+    // rest rotation, then the head pose (a bone keeps its bind orientation)
+    this.poseEuler.set(out.pitchDeg * DEG, out.yawDeg * DEG, out.rollDeg * DEG, "YXZ");
+    this.poseTarget.quaternion.copy(this.restPose)
+      .multiply(this.poseQuat.setFromEuler(this.poseEuler));
     if (out.asleep > 0.5) {
       if (this.zzz === null) {
         this.zzz = textSprite("Zzz", "#dfe8ff", "", 0.5);
