@@ -30,6 +30,7 @@ from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 from game_server.fastpath import FrameSender, make_server
+from game_server.frame_bus import FrameBus
 from game_server.game import GameService
 from game_server.ghost_replay import GhostReplay
 from game_server.ghost_repo import GhostRepo
@@ -73,10 +74,22 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
         pool.terminate()
 
 
-async def cancel(task: asyncio.Task[object]) -> None:
+async def cancel(task: asyncio.Task[object], timeout_s: float = 2.0) -> None:
+    """Cancel ``task`` and wait up to ``timeout_s`` for it to end. A task still running
+    then is logged with its stack and left behind, so one stuck call (seen: redis-py
+    cancelled inside a blocking XREADGROUP on a unix socket, ~30 s) cannot stall the
+    shutdown past its kill window (STYLE.md habit 11)."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        frames = "".join(f"\n  {f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}"
+                         for f in task.get_stack(limit=12))
+        logger.warning("task still running %.1f s after cancel: %s%s", timeout_s,
+                       task.get_name(), frames)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("task failed before shutdown: %s", task.get_name(),
+                     exc_info=task.exception())
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -134,6 +147,7 @@ async def _services(app: web.Application, settings: Settings,
         urls["redis"], max_connections=settings.redis_max_connections, timeout=5))
     pool = await open_pool(urls["database"])
     tasks: list[asyncio.Task[object]] = []
+    bus: FrameBus | None = None
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn, settings.migrations_dir)
@@ -144,6 +158,10 @@ async def _services(app: web.Application, settings: Settings,
                             keys=KeySpace(settings.redis_prefix))
 
         relay = FrameRelay(FrameSender(sio).send, tick_hz=settings.relay_tick_hz)
+        bus = frame_bus = FrameBus(
+            redis, KeySpace(settings.redis_prefix), relay, node_id=node_id,
+            tick_hz=settings.relay_tick_hz, stale_ms=settings.frame_stale_ms,
+            presence_ttl_ms=int(settings.frame_presence_ttl_s * 1000))
         namespace: StudyNamespace | None = None
 
         async def sweep_room(room_id: str) -> None:
@@ -201,12 +219,13 @@ async def _services(app: web.Application, settings: Settings,
                          rooms, relay, sio, namespace, game, accounts=accounts,
                          limiter=RateLimiter(redis, settings.redis_prefix),
                          disconnect_user=disconnect_user, progress=progress,
-                         keys=KeySpace(settings.redis_prefix))
+                         keys=KeySpace(settings.redis_prefix), frame_bus=frame_bus)
         app[REGISTRY] = make_registry(MetricSources(node_id, counters={
             "relay": lambda: relay.stats, "realtime": lambda: namespace.stats
             if namespace is not None else {}, "game": lambda: game.stats,
             "awards": lambda: awards.stats, "interruptions": lambda: interruptions.stats,
             "ghosts": lambda: recorder.stats, "replay": lambda: replay.stats,
+            "frame_bus": lambda: frame_bus.stats,
         }, gauges={
             "connected_clients": ("Socket.IO connections on this node",
                                   lambda: len(namespace.connections) if namespace else 0),
@@ -214,8 +233,13 @@ async def _services(app: web.Application, settings: Settings,
             "leases_held": ("rooms this node ticks (tick leases held)",
                             lambda: game.leases_held),
             "ghosts_replaying": ("ghost members this node replays", lambda: replay.ghosts),
+            "frame_bus_rooms": ("rooms whose frame channel this node subscribes to",
+                                lambda: frame_bus.open_rooms),
         }))
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
+                 asyncio.create_task(frame_bus.run_listener(), name="frame-bus-listener"),
+                 asyncio.create_task(frame_bus.run_publisher(), name="frame-bus-publisher"),
+                 asyncio.create_task(frame_bus.run_presence(), name="frame-bus-presence"),
                  asyncio.create_task(sweeper.run(), name="drop-sweeper"),
                  asyncio.create_task(game.run_scheduler(), name="phase-scheduler"),
                  asyncio.create_task(game.run_ticker(), name="room-ticker"),
@@ -242,6 +266,9 @@ async def _services(app: web.Application, settings: Settings,
         if deps is not None:  # hand this node's rooms to another node at once
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(deps.game.release_all(), 2)
+            if bus is not None:  # other nodes stop publishing to this one
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(bus.close(), 2)
             await deps.namespace.interruptions.drain(timeout_s=2)
             await deps.namespace.recorder.drain(timeout_s=2)
             _stage("leases released, queues drained", started)

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from game_server.progress_repo import PhaseAward, ProgressRepo
+from game_server.task_guard import stop_if_cancelled
 from rooms.keys import KeySpace
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class AwardOutbox:
 
     def __init__(self, redis: aioredis.Redis, keys: KeySpace, repo: ProgressRepo,
                  notify: NotifyUser, *, node_id: str, retry_s: float = 2.0,
-                 reclaim_idle_ms: int = 30_000) -> None:
+                 reclaim_idle_ms: int = 30_000, poll_s: float = 0.5) -> None:
         self._redis = redis
         self._stream = keys.awards_stream()
         self._repo = repo
@@ -46,6 +47,8 @@ class AwardOutbox:
         self._consumer = node_id
         self._retry_s = retry_s
         self._reclaim_idle_ms = reclaim_idle_ms
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()  # set by this node's enqueues
         self.stats: Counter[str] = Counter()
 
     async def enqueue_phases(self, awards: list[PhaseAward]) -> None:
@@ -56,6 +59,7 @@ class AwardOutbox:
                                          "data": orjson.dumps(award.to_record())})
             await pipe.execute()
         self.stats["awards_queued"] += len(awards)
+        self._wake.set()
 
     async def enqueue_kill(self, *, room_id: str, set_t0_ms: int, level: int, name: str,
                            damage_by_user: dict[str, float], xp_bonus: int,
@@ -66,6 +70,7 @@ class AwardOutbox:
                 "killed_ms": killed_ms}
         await self._redis.xadd(self._stream, {"kind": "kill", "data": orjson.dumps(data)})
         self.stats["awards_queued"] += 1
+        self._wake.set()
 
     async def run(self) -> None:
         """Consume until cancelled: own pending entries, then stale ones, then new ones."""
@@ -75,6 +80,7 @@ class AwardOutbox:
             if "BUSYGROUP" not in str(exc):
                 raise
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             try:
                 entries = await self._read("0")  # this node's pending: retries first
                 if not entries:
@@ -83,24 +89,34 @@ class AwardOutbox:
                         start_id="0-0", count=10)
                     entries = reclaimed[1] if reclaimed else []
                 if not entries:
-                    entries = await self._read(">", block_ms=1000)
+                    self._wake.clear()
+                    entries = await self._read(">")
+                if not entries:  # no BLOCK: redis-py may lose a cancel inside one
+                    try:  # asyncio.timeout, not 3.11's wait_for, which can eat a cancel
+                        async with asyncio.timeout(self._poll_s):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        stop_if_cancelled()
+                    continue
                 for entry_id, fields in entries:
                     await self._handle_or_drop(entry_id, fields)
             except asyncio.CancelledError:
                 raise
             except (asyncpg.PostgresError, OSError, TimeoutError,
                     asyncpg.InterfaceError) as exc:
+                stop_if_cancelled()
                 self.stats["awards_retried"] += 1
                 logger.warning("award not applied; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._retry_s)
             except Exception:
+                stop_if_cancelled()
                 self.stats["awards_errors"] += 1
                 logger.exception("award outbox pass failed")
                 await asyncio.sleep(self._retry_s)
 
-    async def _read(self, start: str, block_ms: int | None = None) -> list[Any]:
+    async def _read(self, start: str) -> list[Any]:
         reply: Any = await self._redis.xreadgroup(
-            GROUP, self._consumer, {self._stream: start}, count=10, block=block_ms)
+            GROUP, self._consumer, {self._stream: start}, count=10)
         if not reply:
             return []
         _, entries = reply[0]
@@ -119,6 +135,7 @@ class AwardOutbox:
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError):
             raise
         except Exception as exc:
+            stop_if_cancelled()
             bad = exc
         self.stats["awards_poison"] += 1
         logger.error("award entry dropped", exc_info=bad, extra={"entry_id": str(entry_id)})

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         600, ge=60, le=86400, description="LiveKit access token lifetime, s")
 
     relay_tick_hz: float = Field(30.0, gt=0, le=120, description="frames batches per second")
+    frame_stale_ms: int = Field(
+        200, ge=20, le=5000, description="ms after which a frame batch from another node is "
+        "dropped instead of relayed (issue 7: a paused Redis delivers no frame later)")
+    frame_presence_ttl_s: float = Field(
+        30.0, ge=1, le=600, description="s a node's entry in a room's frame-node set lives "
+        "unrenewed (renewed every third of it): how long a dead node stays a frame peer")
     frame_rate_max: float = Field(
         45.0, gt=0, description="sustained frames/s accepted per member (clients send ~30)"
     )

@@ -13,6 +13,7 @@ from aiohttp import web
 from game_server.accounts import AccountService
 from game_server.auth import TokenIssuer
 from game_server.config import Settings
+from game_server.frame_bus import FrameBus
 from game_server.game import GameService
 from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
@@ -41,6 +42,7 @@ class Deps:
     disconnect_user: Callable[[str], Awaitable[int]]  # closes a user's sockets; returns count
     progress: ProgressRepo
     keys: KeySpace  # every Redis key name (rooms.keys)
+    frame_bus: FrameBus  # cross-node frames (game_server.frame_bus)
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from game_server.awards import AwardOutbox
 from game_server.progress_repo import PhaseAward
+from game_server.task_guard import stop_if_cancelled
 from rooms.game_store import GameConflict, GameSnapshot, GameStore, Lease
 from rooms.rules import boss as boss_rules
 from rooms.rules import timer as timer_rules
@@ -248,12 +249,14 @@ class GameService:
     async def run_scheduler(self) -> None:
         """Claim and announce due phase changes until cancelled (every node runs one)."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             try:
                 await self._announce_due()
                 nxt = await self.store.next_due_ms()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 logger.exception("phase scheduler pass failed", extra={"node_id": self.node_id})
                 nxt = None
             wait_s = SCHEDULER_POLL_S
@@ -338,6 +341,7 @@ class GameService:
         """Once a second: hold the leases of local rooms and tick the rooms held."""
         loop = asyncio.get_running_loop()
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             # tick just after each whole second of the server clock, so tick ids line up
             await asyncio.sleep(1.0 - (self._clock_ms() % 1000) / 1000 + 0.02)
             started = loop.time()
@@ -347,6 +351,7 @@ class GameService:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    stop_if_cancelled()
                     self.stats["tick_errors"] += 1
                     logger.exception("room tick failed", extra={"room_id": room_id})
             for room_id in [r for r in self._leases if r not in self._local]:

@@ -66,6 +66,7 @@ from avatars.timeline import (
 from game_server.game import GameService
 from game_server.ghost_repo import GhostRepo, Recording
 from game_server.relay import FrameRelay
+from game_server.task_guard import stop_if_cancelled
 from rooms.rules import timer as timer_rules
 from rooms.store import (
     Member,
@@ -347,6 +348,7 @@ class GhostReplay:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             next_tick += FRAME_PERIOD_S
             delay = next_tick - loop.time()
             if delay > 0:
@@ -381,6 +383,7 @@ class GhostReplay:
         """Syncs, attention, removals and races every 100 ms; cancelled on shutdown. A
         failing room is logged and retried at its next sync."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             await asyncio.sleep(CONTROL_PERIOD_S)
             for room_id, room in list(self._rooms.items()):
                 try:
@@ -391,6 +394,7 @@ class GhostReplay:
                     for rid in list(room.ghosts):
                         self._forget(room_id, room, rid)
                 except Exception:
+                    stop_if_cancelled()
                     self.stats["replay_control_errors"] += 1
                     room.next_sync = time.monotonic() + self.sync_s
                     logger.exception("ghost control pass failed", extra={"room_id": room_id})

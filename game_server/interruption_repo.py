@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from game_server.task_guard import stop_if_cancelled
+
 logger = logging.getLogger(__name__)
 
 INSERT = """
@@ -136,11 +138,13 @@ class InterruptionWriter:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             row = await self._queue.get()
             await self._write(row)
 
     async def _write(self, row: InterruptionRow) -> None:
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             try:
                 await self.repo.insert(row)
                 self.stats["interruptions_written"] += 1

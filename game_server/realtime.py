@@ -46,6 +46,7 @@ from game_server.schemas import (
     TimeSync,
 )
 from game_server.sweeper import DropSweeper
+from game_server.task_guard import stop_if_cancelled
 from game_server.user_repo import UserRepo
 from rooms.rules.timer import MS_PER_MINUTE, TimerError, TimerPlan
 from rooms.store import Member, RoomError
@@ -159,6 +160,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             await self._exit_room(conn, keep_slot=True)
         except Exception:
+            stop_if_cancelled()
             logger.exception("drop bookkeeping failed", extra={"sid": sid,
                                                                "room_id": conn.room_id})
 
@@ -190,6 +192,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except RoomError as exc:
             return fail(exc.code, str(exc))
         except Exception:
+            stop_if_cancelled()
             logger.exception("command failed", extra={"sid": sid})
             return fail("internal", "the server could not complete the command")
 
@@ -392,6 +395,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 logger.exception("ghost discovery failed", extra={"room_id": room_id})
         state["ghosts"] = await self.replay.race(room_id)
         return state
@@ -526,7 +530,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         change = conn.tracker.observe(data, at)
         self.recorder.frame(sid, data, at)
         if data[1] & FLAG_FACE:
-            self.relay.offer(room_id, conn.slot, data)
+            self.relay.offer_member(room_id, conn.slot, data)
         else:  # face lost: the avatar freezes on its last face
             self.stats["frames_face_lost"] += 1
         if change is not None:
@@ -548,6 +552,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Write queued attention changes to Redis and broadcast them; cancelled on
         shutdown. A failed publish is logged and dropped (the next change supersedes it)."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             await self._attention_wake.wait()
             self._attention_wake.clear()
             pending, self._attention_pending = self._attention_pending, {}
@@ -558,6 +563,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    stop_if_cancelled()
                     self.stats["attention_publish_errors"] += 1
                     logger.exception("attention publish failed", extra={"sid": sid})
 
@@ -581,6 +587,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         and record finished interruptions; cancelled on shutdown."""
         period = 1.0 / self.settings.attention_poll_hz
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             await asyncio.sleep(period)
             at = now_ms()
             for conn in list(self.connections.values()):
@@ -597,6 +604,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    stop_if_cancelled()
                     logger.exception("attention poll failed", extra={"sid": conn.sid})
 
     async def run_insights_flush(self) -> None:
@@ -606,6 +614,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         Redis round trip per room. At most one period of counts is missing from a phase's
         award (the award is made when the phase ends). Cancelled on shutdown."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             await asyncio.sleep(self.settings.insights_flush_s)
             await self.flush_insights()
 
@@ -634,6 +643,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 self.stats["insights_flush_errors"] += 1
                 logger.exception("insights flush failed", extra={"room_id": room_id})
 

@@ -34,6 +34,7 @@ import asyncpg
 from avatars.timeline import TIMER, ChunkBlob, ChunkWriter
 from game_server.game import GameService
 from game_server.ghost_repo import GhostRepo, Visibility
+from game_server.task_guard import stop_if_cancelled
 from rooms.rules import timer as timer_rules
 from rooms.rules.timer import PhaseView, TimerState
 from rooms.store import RoomError
@@ -160,12 +161,14 @@ class Recorder:
     async def run(self) -> None:
         """Every ``pass_s``: :meth:`step`. Cancelled on shutdown."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             await asyncio.sleep(self.pass_s)
             try:
                 await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 self.stats["ghost_pass_errors"] += 1
                 logger.exception("recorder pass failed")
 
@@ -249,6 +252,7 @@ class Recorder:
     async def run_writer(self) -> None:
         """Store queued jobs in order; cancelled on shutdown."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             job = await self._queue.get()
             await self._write(job)
 

@@ -25,6 +25,10 @@ from avatars.frame import encode_batch
 logger = logging.getLogger(__name__)
 
 SendBatch = Callable[[str, bytes], Awaitable[None]]
+RoomListener = Callable[[str, bool], None]
+"""``listener(room_id, opened)``: the room got its first recipient here, or lost its last."""
+MemberFrameListener = Callable[[str, int, bytes], None]
+"""``listener(room_id, slot, frame)``: a frame of a member connected to this node."""
 
 
 @dataclass(slots=True)
@@ -50,10 +54,18 @@ class FrameRelay:
         self._rooms: dict[str, RoomFrames] = {}
         self._dirty: set[str] = set()
         self.stats: Counter[str] = Counter()
+        # set by game_server.frame_bus (cross-node frames); sync, must not block
+        self.room_listener: RoomListener | None = None
+        self.member_frame_listener: MemberFrameListener | None = None
 
     def add_recipient(self, room_id: str, sid: str, slot: int | None) -> None:
         """Route the room's batches to ``sid``; ``slot`` is its own (None: spectator)."""
-        self._rooms.setdefault(room_id, RoomFrames()).recipients[sid] = slot
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = self._rooms[room_id] = RoomFrames()
+            if self.room_listener is not None:
+                self.room_listener(room_id, True)
+        room.recipients[sid] = slot
 
     def remove_recipient(self, room_id: str, sid: str) -> None:
         room = self._rooms.get(room_id)
@@ -65,6 +77,8 @@ class FrameRelay:
         if not room.recipients:
             del self._rooms[room_id]
             self._dirty.discard(room_id)
+            if self.room_listener is not None:
+                self.room_listener(room_id, False)
 
     def clear_slot(self, room_id: str, slot: int) -> None:
         """Forget an unsent frame of ``slot`` (its member left or froze)."""
@@ -83,6 +97,13 @@ class FrameRelay:
         room.latest[slot] = frame
         self.stats["frames_in"] += 1
         self._dirty.add(room_id)
+
+    def offer_member(self, room_id: str, slot: int, frame: bytes) -> None:
+        """:meth:`offer` a frame of a member connected to this node, and hand it to the
+        member frame listener (other nodes' recipients of the room)."""
+        self.offer(room_id, slot, frame)
+        if self.member_frame_listener is not None:
+            self.member_frame_listener(room_id, slot, frame)
 
     def take_batches(self, server_ms: float) -> list[tuple[str, bytes]]:
         """Drain pending frames into ``(sid, batch)`` pairs; pure bookkeeping, no I/O."""

@@ -57,6 +57,7 @@ from avatars.timeline import (
     sample_to_frame,
 )
 from game_server.ghost_repo import GhostRepo, Recording
+from game_server.task_guard import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +269,7 @@ class ReplayWatcher:
             except asyncio.CancelledError:
                 pass
             except Exception:
+                stop_if_cancelled()
                 logger.exception("replay task failed", extra={"sid": sid})
         self.stats["replays_stopped"] += 1
         return True
@@ -299,6 +301,7 @@ class ReplayWatcher:
         try:
             next_s = time.monotonic()
             while True:
+                stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
                 if w.paused:
                     w.wake.clear()
                     await w.wake.wait()
@@ -322,6 +325,7 @@ class ReplayWatcher:
         except asyncio.CancelledError:
             raise
         except Exception:
+            stop_if_cancelled()
             self.stats["replay_errors"] += 1
             logger.exception("replay failed", extra={"sid": w.sid})
         if self._watches.get(w.sid) is w:

@@ -14,6 +14,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from game_server.task_guard import stop_if_cancelled
+
 logger = logging.getLogger(__name__)
 
 SweepRoom = Callable[[str], Awaitable[None]]
@@ -34,6 +36,7 @@ class DropSweeper:
     async def run(self) -> None:
         """Serve due sweeps until cancelled; a failed sweep is logged and retried later."""
         while True:
+            stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             self._wake.clear()
             if not self._heap:
                 await self._wake.wait()
@@ -55,5 +58,6 @@ class DropSweeper:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 logger.exception("sweep failed; retrying in 5 s", extra={"room_id": room_id})
                 self.schedule(room_id, 5.0)

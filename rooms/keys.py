@@ -13,6 +13,8 @@ Key families (all under ``prefix``):
 | ``room:{<id>}:spectators`` | hash | rooms.store | sid -> spectator record (JSON) |
 | ``user:{<id>}:room`` | string | rooms.store | the room the user holds a member slot in |
 | ``ghost:{<rec id>}:rooms`` | set | rooms.store | rooms with this recording as a ghost |
+| ``room:{<id>}:nodes`` | zset | game_server.frame_bus | node id -> presence expiry ms |
+| ``room:{<id>}:frames`` | channel | game_server.frame_bus | cross-node frame batches |
 
 Game state (owner module rooms.game_store):
 
@@ -58,10 +60,13 @@ class RoomKeys:
     lease: str
     fence: str
     focus: str
+    frame_nodes: str
+    frames_channel: str  # a pub/sub channel, not a key
 
     def all(self) -> list[str]:
+        """Every key of the room (not its channel)."""
         return [self.meta, self.members, self.users, self.spectators, self.lease, self.fence,
-                self.focus]
+                self.focus, self.frame_nodes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ class KeySpace:
         base = f"{self.prefix}room:{{{room_id}}}"
         return RoomKeys(f"{base}:meta", f"{base}:members", f"{base}:users",
                         f"{base}:spectators", f"{base}:lease", f"{base}:fence",
-                        f"{base}:focus")
+                        f"{base}:focus", f"{base}:nodes", f"{base}:frames")
 
     def user_room(self, user_id: str) -> str:
         """The room a user holds a member slot in: one live session per user. May be stale
