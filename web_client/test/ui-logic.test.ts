@@ -69,12 +69,14 @@ describe("timer ring", () => {
 describe("room page text", () => {
   it("formats the boss", () => {
     const boss = { level: 2, name: "Procrastination", hp: 750.4, max_hp: 1500, dps: 2.25,
-      combo: 1.1, rage: 0.9 };
+      combo: 1.1, rage: false };
     expect(bossHpFraction(boss)).toBeCloseTo(0.5003, 3);
     expect(bossHpFraction({ ...boss, hp: -3 })).toBe(0);
     expect(bossHpFraction({ ...boss, max_hp: 0 })).toBe(0);
     expect(bossLines(boss)).toEqual({ title: "Procrastination (level 2)",
-      hp: "751 / 1500 HP", stats: "DPS 2.3 · combo x1.10 · rage x0.90" });
+      hp: "751 / 1500 HP", stats: "DPS 2.3 · combo x1.10" });
+    expect(bossLines({ ...boss, rage: true }).stats)
+      .toBe("DPS 2.3 · combo x1.10 · RAGE: the boss is ahead");
   });
 
   it("says ahead or behind the ghost", () => {
@@ -175,5 +177,23 @@ describe("progress charts", () => {
     expect(d.hours.lost[9]).toBe(1.5);
     expect(d.hours.focused[10]).toBe(0);
     expect(d.types).toEqual({ labels: ["phone (self)"], minutes: [5], counts: [2] });
+  });
+});
+
+describe("avatar members", () => {
+  it("lists members in slot order, ghosts under their user's name, keyed for changes", async () => {
+    const { avatarMembers, membersKey } = await import("../src/ui/avatars");
+    const { fromRoomState, memberState } = await import("../src/room");
+    const v = fromRoomState({ room_id: "r", name: "n", capacity: 4, members: [
+      { slot: 3, user_id: "u1", display_name: "Ada (ghost)", kind: "ghost", attention: "focused", connected: true },
+      { slot: 1, user_id: "u1", display_name: "Ada", kind: "live", attention: "idle", connected: true },
+    ], spectators: 0, timer: IDLE, boss: null, server_ms: 0 }, null, 1);
+    expect(avatarMembers(v)).toEqual([
+      { slot: 1, kind: "live", displayName: "Ada", attention: "idle" },
+      { slot: 3, kind: "ghost", displayName: "Ada", attention: "focused" },
+    ]);
+    const k = membersKey(v);
+    expect(membersKey(memberState(v, { slot: 1, attention: "idle", since_ms: 5 }))).toBe(k);
+    expect(membersKey(memberState(v, { slot: 1, attention: "no_face", since_ms: 5 }))).not.toBe(k);
   });
 });

@@ -78,12 +78,20 @@ export async function loadRecordingSource(): Promise<RecordingSourceClass | null
   return null;
 }
 
-/** The stage's members from a room view, in slot order. */
+/** The server names a ghost "<name> (ghost)"; the stage marks ghosts itself. */
+const GHOST_SUFFIX = " (ghost)";
+
+/** The stage's members from a room view, in slot order (ghosts under their user's name:
+ * the stage labels them as ghosts). */
 export function avatarMembers(view: RoomView): AvatarMember[] {
   return [...view.members.values()]
     .sort((a, b) => a.slot - b.slot)
-    .map((m) => ({ slot: m.slot, kind: m.kind, displayName: m.display_name,
-      attention: m.attention as Attention }));
+    .map((m) => ({
+      slot: m.slot, kind: m.kind,
+      displayName: m.kind === "ghost" && m.display_name.endsWith(GHOST_SUFFIX)
+        ? m.display_name.slice(0, -GHOST_SUFFIX.length) : m.display_name,
+      attention: m.attention as Attention,
+    }));
 }
 
 /** A key that changes exactly when `avatarMembers` would: call setMembers only then. */

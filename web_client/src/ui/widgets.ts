@@ -13,7 +13,7 @@ import type { SessionEvent, StudySession } from "../session";
 import { formatDuration } from "../view";
 import { avatarMembers, loadStage, membersKey, type AvatarStageLike } from "./avatars";
 import { describeError, h, setText, svg } from "./dom";
-import { attentionLabel, bossHpFraction, bossLines, hoursMinutes, raceText } from "./format";
+import { attentionLabel, bossHpFraction, bossLines, raceText } from "./format";
 import { readTimer, ringStroke, timerText } from "./timer";
 
 const RING_RADIUS = 54;
@@ -114,8 +114,8 @@ export class RaceList {
     this.el.replaceChildren(...view.ghostRace.map((g) => {
       const name = view.members.get(g.slot)?.display_name ?? `ghost #${g.slot}`;
       return h("li", { class: g.ahead_s >= 0 ? "ahead" : "behind" },
-        `${name}: ${raceText(g)} (room ${hoursMinutes(g.room_focused_s)}, `
-        + `ghost ${hoursMinutes(g.ghost_focused_s)} focused)`);
+        `${name}: ${raceText(g)} (focused: room ${formatDuration(g.room_focused_s * 1000)}, `
+        + `ghost ${formatDuration(g.ghost_focused_s * 1000)})`);
     }));
   }
 }
