@@ -38,6 +38,7 @@ from game_server.http_api import add_routes, errors_middleware
 from game_server.interruption_repo import InterruptionRepo, InterruptionWriter
 from game_server.metrics import REGISTRY, MetricSources, make_registry, metrics
 from game_server.migrate import apply_migrations
+from game_server.node_presence import NodePresence
 from game_server.passwords import PasswordService
 from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
@@ -148,6 +149,7 @@ async def _services(app: web.Application, settings: Settings,
     pool = await open_pool(urls["database"])
     tasks: list[asyncio.Task[object]] = []
     bus: FrameBus | None = None
+    presence: NodePresence | None = None
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn, settings.migrations_dir)
@@ -226,6 +228,7 @@ async def _services(app: web.Application, settings: Settings,
             "awards": lambda: awards.stats, "interruptions": lambda: interruptions.stats,
             "ghosts": lambda: recorder.stats, "replay": lambda: replay.stats,
             "frame_bus": lambda: frame_bus.stats,
+            "nodes": lambda: node_presence.stats,
         }, gauges={
             "connected_clients": ("Socket.IO connections on this node",
                                   lambda: len(namespace.connections) if namespace else 0),
@@ -236,7 +239,14 @@ async def _services(app: web.Application, settings: Settings,
             "frame_bus_rooms": ("rooms whose frame channel this node subscribes to",
                                 lambda: frame_bus.open_rooms),
         }))
+        presence = node_presence = NodePresence(
+            redis, KeySpace(settings.redis_prefix), store, relay, namespace.members_dropped,
+            node_id=node_id, heartbeat_s=settings.node_heartbeat_s, ttl_s=settings.node_ttl_s,
+            reap_s=settings.node_reap_s)
+        await node_presence.beat()  # alive before the first client arrives
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),
+                 asyncio.create_task(node_presence.run_heartbeat(), name="node-heartbeat"),
+                 asyncio.create_task(node_presence.run_reaper(), name="node-reaper"),
                  asyncio.create_task(frame_bus.run_listener(), name="frame-bus-listener"),
                  asyncio.create_task(frame_bus.run_publisher(), name="frame-bus-publisher"),
                  asyncio.create_task(frame_bus.run_presence(), name="frame-bus-presence"),
@@ -269,6 +279,9 @@ async def _services(app: web.Application, settings: Settings,
             if bus is not None:  # other nodes stop publishing to this one
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(bus.close(), 2)
+            if presence is not None:  # a clean exit: nothing for a reaper to do
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(presence.close(), 2)
             await deps.namespace.interruptions.drain(timeout_s=2)
             await deps.namespace.recorder.drain(timeout_s=2)
             _stage("leases released, queues drained", started)

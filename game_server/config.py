@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     frame_stale_ms: int = Field(
         200, ge=20, le=5000, description="ms after which a frame batch from another node is "
         "dropped instead of relayed (issue 7: a paused Redis delivers no frame later)")
+    node_heartbeat_s: float = Field(
+        2.0, gt=0, le=60, description="s between a node's heartbeats (game_server.node_presence)")
+    node_ttl_s: float = Field(
+        10.0, gt=0, le=600, description="s without a heartbeat after which a node is dead and "
+        "reaped: its members drop (slots kept for the resume window), its spectators go")
+    node_reap_s: float = Field(5.0, gt=0, le=600, description="s between reaper passes")
     frame_presence_ttl_s: float = Field(
         30.0, ge=1, le=600, description="s a node's entry in a room's frame-node set lives "
         "unrenewed (renewed every third of it): how long a dead node stays a frame peer")

@@ -89,7 +89,7 @@ class FrameBus:
         self._channels: dict[bytes, str] = {}  # channel name -> room id
         self._wake = asyncio.Event()  # ops are waiting for the listener
         self.stats: Counter[str] = Counter()
-        relay.room_listener = self.room_changed
+        relay.room_listeners.append(self.room_changed)
         relay.member_frame_listener = self.outbound
 
     # -- sync hooks (the relay calls them) ---------------------------------------------------

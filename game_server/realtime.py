@@ -494,6 +494,17 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.relay.clear_slot(room_id, member.slot)
         await self.emit("member_left", _member_event(member), room=sio_room(room_id))
 
+    async def members_dropped(self, room_id: str, members: list[Member]) -> None:
+        """The reaper dropped a dead node's members (game_server.node_presence): tell the
+        room they are disconnected, as for a dropped socket, and sweep their slots when the
+        resume window ends."""
+        for m in members:
+            self.relay.clear_slot(room_id, m.slot)
+            await self.emit("member_state", {"slot": m.slot, "attention": m.attention,
+                                             "since_ms": now_ms(), "connected": False},
+                            room=sio_room(room_id))
+        self.sweeper.schedule(room_id, self.settings.resume_window_s + 0.25)
+
     async def sweep_room(self, room_id: str) -> None:
         """DropSweeper callback: free expired slots and tell the room."""
         for gone in await self.rooms.store.sweep(room_id, now_ms()):

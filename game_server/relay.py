@@ -54,8 +54,8 @@ class FrameRelay:
         self._rooms: dict[str, RoomFrames] = {}
         self._dirty: set[str] = set()
         self.stats: Counter[str] = Counter()
-        # set by game_server.frame_bus (cross-node frames); sync, must not block
-        self.room_listener: RoomListener | None = None
+        # set by game_server.frame_bus and node_presence; sync, must not block
+        self.room_listeners: list[RoomListener] = []
         self.member_frame_listener: MemberFrameListener | None = None
 
     def add_recipient(self, room_id: str, sid: str, slot: int | None) -> None:
@@ -63,8 +63,8 @@ class FrameRelay:
         room = self._rooms.get(room_id)
         if room is None:
             room = self._rooms[room_id] = RoomFrames()
-            if self.room_listener is not None:
-                self.room_listener(room_id, True)
+            for listener in self.room_listeners:
+                listener(room_id, True)
         room.recipients[sid] = slot
 
     def remove_recipient(self, room_id: str, sid: str) -> None:
@@ -77,8 +77,8 @@ class FrameRelay:
         if not room.recipients:
             del self._rooms[room_id]
             self._dirty.discard(room_id)
-            if self.room_listener is not None:
-                self.room_listener(room_id, False)
+            for listener in self.room_listeners:
+                listener(room_id, False)
 
     def clear_slot(self, room_id: str, slot: int) -> None:
         """Forget an unsent frame of ``slot`` (its member left or froze)."""

@@ -14,6 +14,10 @@ Key families (all under ``prefix``):
 | ``user:{<id>}:room`` | string | rooms.store | the room the user holds a member slot in |
 | ``ghost:{<rec id>}:rooms`` | set | rooms.store | rooms with this recording as a ghost |
 | ``room:{<id>}:nodes`` | zset | game_server.frame_bus | node id -> presence expiry ms |
+| ``nodes`` | zset | game_server.node_presence | node id -> last heartbeat, epoch ms |
+| ``node:{<id>}:alive`` | string | game_server.node_presence | heartbeat (PX node TTL) |
+| ``node:{<id>}:rooms`` | set | game_server.node_presence | rooms with its sockets |
+| ``node:{<id>}:reaping`` | string | game_server.node_presence | reap claim (PX) |
 | ``room:{<id>}:frames`` | channel | game_server.frame_bus | cross-node frame batches |
 
 Game state (owner module rooms.game_store):
@@ -92,6 +96,22 @@ class KeySpace:
         hashes, not in their Lua: another hash tag. May hold stale ids (a room whose ghost
         left without reaching this set); readers treat it as a superset."""
         return f"{self.prefix}ghost:{{{recording_id}}}:rooms"
+
+    def nodes(self) -> str:
+        """Every node's last heartbeat (sorted set, epoch ms): where the reaper looks."""
+        return f"{self.prefix}nodes"
+
+    def node_alive(self, node_id: str) -> str:
+        """A node's heartbeat key; gone = the node is dead."""
+        return f"{self.prefix}node:{{{node_id}}}:alive"
+
+    def node_rooms(self, node_id: str) -> str:
+        """The rooms where a node holds (or held) sockets: what its reaper visits."""
+        return f"{self.prefix}node:{{{node_id}}}:rooms"
+
+    def node_reaping(self, node_id: str) -> str:
+        """A claim on reaping a dead node (one reaper at a time)."""
+        return f"{self.prefix}node:{{{node_id}}}:reaping"
 
     def awards_stream(self) -> str:
         """The stream of progress awards waiting for Postgres."""

@@ -135,6 +135,7 @@ class RoomStore:
         self._spectate = self._script("join_spectator.lua")
         self._join_ghost = self._script("join_ghost.lua")
         self._leave_ghost = self._script("leave_ghost.lua")
+        self._drop_node = self._script("drop_node.lua")
 
     def _script(self, name: str, prefix: str = "") -> Any:
         return self._redis.register_script(prefix + (LUA_DIR / name).read_text())
@@ -241,6 +242,15 @@ class RoomStore:
         """The rooms where ``recording_id`` may be a ghost member (a superset)."""
         return sorted(text(r) for r in await self._redis.smembers(
             self._keys.ghost_rooms(recording_id)))
+
+    async def drop_node(self, room_id: str, node_id: str, now_ms: int
+                        ) -> tuple[list[Member], int]:
+        """A dead node's sockets are gone: its live members still marked connected drop
+        now (slots kept for the resume window, then swept) and its spectators are removed.
+        Returns (the dropped members as they were, spectators removed)."""
+        k = self._keys.room(room_id)
+        raw = await self._drop_node(keys=[k.members, k.spectators], args=[node_id, now_ms])
+        return [Member.from_json(r) for r in raw[1:]], int(raw[0])
 
     async def sweep(self, room_id: str, now_ms: int) -> list[Member]:
         """Free slots whose resume window has passed; returns the evicted members."""
