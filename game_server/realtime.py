@@ -10,7 +10,9 @@ violation score reaches ``frame_violations_max`` gets an ``error`` and is discon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -52,6 +54,9 @@ from rooms.rules.timer import MS_PER_MINUTE, TimerError, TimerPlan
 from rooms.store import Member, RoomError
 
 logger = logging.getLogger(__name__)
+
+DRAIN_JITTER_MS = 1000
+"""A draining node spreads its clients' reconnects over this many ms."""
 
 CLOCK_SKEW_MS = 5_000
 """Slack for a client clock ahead of the server's when checking an interruption's span."""
@@ -165,9 +170,19 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                                                "room_id": conn.room_id})
 
     async def disconnect_all(self) -> None:
-        """Close every socket of this node (shutdown): members keep their slots for the
-        resume window, so they can resume here after a restart or on another node."""
-        for sid in list(self.connections):
+        """Drain this node (shutdown): tell every socket to reconnect (``server_shutdown
+        {reason: "shutdown", retry_in_ms}``, jittered over ``DRAIN_JITTER_MS`` so a node's
+        clients do not land on the others at once; a server-side disconnect is not retried
+        by socket.io clients on their own), then close it. Members keep their slots for the
+        resume window, so they resume with their tokens on another node or here after a
+        restart."""
+        sids = list(self.connections)
+        for sid in sids:
+            with contextlib.suppress(Exception):  # a socket closing meanwhile
+                await self.emit("server_shutdown", {"reason": "shutdown",
+                                              "retry_in_ms": secrets.randbelow(DRAIN_JITTER_MS)},
+                                to=sid)
+        for sid in sids:
             await self.disconnect(sid)
 
     # -- commands ----------------------------------------------------------------------

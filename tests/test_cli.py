@@ -90,6 +90,9 @@ async def test_migrate_then_serve_and_stop_cleanly() -> None:
                 assert (await client.call("room_join", {"room_id": room_id}))["ok"]
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(client.disconnected.wait(), 15)
+                # drained: told to reconnect (elsewhere) before the socket closed
+                [notice] = client.of("server_shutdown")
+                assert notice["reason"] == "shutdown" and 0 <= notice["retry_in_ms"] < 1000
             finally:
                 await client.close()
                 await api.close()
