@@ -1,9 +1,9 @@
 """The browser client end to end in a real browser (issue 6, "Tests (real browser)").
 
-A real test server serves a fresh production build of web_client/ with short attention
-thresholds; ``web_client/e2e/room.mjs`` (playwright-core) drives the system Chromium,
-headless with software GL, through two pages: one creates a room and plays a real face
-recording from ``/recordings/`` instead of a camera, the other joins by invite code and
+A real test server serves the production build of the current web_client/ sources with
+short attention thresholds; ``web_client/e2e/room.mjs`` (playwright-core) drives the system
+Chromium, headless with software GL, through two pages: one creates a room and plays a real
+face recording from ``/recordings/`` instead of a camera, the other joins by invite code and
 sees that face move (morph weights and screenshots), the owner's timer agree within 1 s,
 and the face's absence turn into ``distracted`` after the configured time. The script's
 output is the failure message.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +24,7 @@ from typing import Any, Final
 import pytest
 
 from game_server.config import REPO_ROOT
-from game_server.web_build import ensure_installed
+from game_server.web_build import ensure_built
 from tests.conftest import RunningServer
 
 WEB_DIR: Final = REPO_ROOT / "web_client"
@@ -38,7 +37,6 @@ ATTENTION: Final = {"calibration_ms": 300, "no_face_after_ms": 500,
 """Thresholds short enough for seconds, not 15 s; eyes-closed and looking-away keep their
 defaults, so the recording (llv_dao.gesichter, focused throughout) stays focused."""
 SCRIPT_TIMEOUT_S: Final = 120.0
-BUILD_TIMEOUT_S: Final = 300.0
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
@@ -50,21 +48,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A production build of the current sources in a private directory (the served
-    web_client/dist is left alone), after ``npm ci`` when node_modules is stale."""
-    ensure_installed(WEB_DIR)
-    out = tmp_path_factory.mktemp("web-dist")
-    done = subprocess.run(
-        ["npm", "exec", "--", "vite", "build", "--outDir", str(out), "--emptyOutDir"],
-        cwd=WEB_DIR, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
-    assert done.returncode == 0, f"vite build failed:\n{(done.stdout + done.stderr)[-4000:]}"
-    return out
+def built() -> Path:
+    """web_client/dist built from the current sources, as ``studyverse serve`` makes it
+    (game_server.web_build.ensure_built: ``npm ci`` when node_modules is stale, a build
+    only when the sources changed since the last one, under the build lock)."""
+    return ensure_built(WEB_DIR)
 
 
 @pytest.fixture
 def server_settings(server_settings: dict[str, Any], built: Path) -> dict[str, Any]:
-    """The test server serves the private build, with short attention thresholds."""
+    """The test server serves that build, with short attention thresholds."""
     server_settings.update(web_client_dir=built, web_client_build=False, attention=ATTENTION)
     return server_settings
 

@@ -118,7 +118,7 @@ function remaining(text) {
 
 async function scenario(browser, pages, consoleLines) {
   const newPage = async (label) => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
     const page = await context.newPage();
     page.on("console", (msg) => consoleLines.push(`${label} console.${msg.type()}: ${msg.text()}`));
     page.on("pageerror", (err) => consoleLines.push(`${label} page error: ${err.message}`));
@@ -156,7 +156,8 @@ async function scenario(browser, pages, consoleLines) {
   await b.fill("#invite", invite);
   await b.click("#join");
   await b.waitForURL((url) => url.hash === `#room=${encodeURIComponent(roomId)}`,
-    { timeout: STEP_TIMEOUT_MS });
+    { timeout: STEP_TIMEOUT_MS, waitUntil: "commit" });
+  log("page B resolved the invite code to the room's link");
   const [seenByB, seenByA] = await Promise.all([
     until("page B sees both members", async () => {
       const v = await viewOf(b);
@@ -183,9 +184,8 @@ async function scenario(browser, pages, consoleLines) {
     stageB.error ?? "");
 
   // still: nothing has sent frames yet, the avatars rest
-  await sleep(300);
   const still1 = await stageShot(b, "b-still-1");
-  await sleep(400);
+  await sleep(300);
   const still2 = await stageShot(b, "b-still-2");
   const stillDiff = pixelDiff(still1, still2);
   check(stillDiff.count < MIN_CHANGED_PIXELS, "page B's avatars stand still without frames",
@@ -206,6 +206,7 @@ async function scenario(browser, pages, consoleLines) {
   // --- 2. B sees A's face move -------------------------------------------------------------
   const moving = (w) => w !== null && Object.entries(w).some(
     ([k, v]) => Math.abs(v - (restWeights?.[k] ?? 0)) > 0.02);
+  log("page A's frames sent: waiting for its avatar on page B to move");
   await until("A's avatar on page B moves", () =>
     b.evaluate((s) => window.studyverse.stage.morphWeights(s), slotA).then(moving));
   const samples = [];
@@ -213,10 +214,12 @@ async function scenario(browser, pages, consoleLines) {
   const shots = [];
   for (let i = 0; i < SAMPLES; i += 1) {
     samples.push(await b.evaluate((s) => window.studyverse.stage.morphWeights(s), slotA));
-    if (i === 2 || i === 8) shots.push(await stageShot(b, `b-moving-${shots.length + 1}`));
     await sleep(SAMPLE_EVERY_MS);
   }
   const sampledMs = Date.now() - sampleStart;
+  shots.push(await stageShot(b, "b-moving-1"));
+  await sleep(500);
+  shots.push(await stageShot(b, "b-moving-2"));
   const keys = Object.keys(samples[0]);
   const distinct = new Set(samples.map((w) => keys.map((k) => w[k].toFixed(3)).join(","))).size;
   const ranges = keys.map((k) => [k, Math.max(...samples.map((w) => w[k]))
