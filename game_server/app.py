@@ -159,7 +159,8 @@ async def _services(app: web.Application, settings: Settings,
         rooms = RoomService(RoomRepo(pool), store, ChatRepo(pool), redis=redis,
                             keys=KeySpace(settings.redis_prefix))
 
-        relay = FrameRelay(FrameSender(sio).send, tick_hz=settings.relay_tick_hz)
+        sender = FrameSender(sio)
+        relay = FrameRelay(sender.send, tick_hz=settings.relay_tick_hz)
         bus = frame_bus = FrameBus(
             redis, KeySpace(settings.redis_prefix), relay, node_id=node_id,
             tick_hz=settings.relay_tick_hz, stale_ms=settings.frame_stale_ms,
@@ -227,7 +228,7 @@ async def _services(app: web.Application, settings: Settings,
             if namespace is not None else {}, "game": lambda: game.stats,
             "awards": lambda: awards.stats, "interruptions": lambda: interruptions.stats,
             "ghosts": lambda: recorder.stats, "replay": lambda: replay.stats,
-            "frame_bus": lambda: frame_bus.stats,
+            "frame_bus": lambda: frame_bus.stats, "frame_sender": lambda: sender.stats,
             "nodes": lambda: node_presence.stats,
         }, gauges={
             "connected_clients": ("Socket.IO connections on this node",

@@ -322,11 +322,18 @@ class FrameSender:
     bin], nsp}``), built by concatenating a cached head and tail around the payload, and
     reused while the same payload object is sent to several recipients (spectators).
     Counters: ``direct`` (written now), ``queued`` (behind pending packets),
-    ``no_socket`` (the client was gone).
+    ``no_socket`` (the client was gone), ``dropped_slow`` (a batch not queued behind
+    ``frames_queue_max`` pending packets: frames are latest-value-wins, the next batch
+    carries newer faces), ``slow_disconnects`` (clients cut off: ``backlog_max`` packets
+    pending or ``buffer_max`` bytes in the transport's write buffer mean the client stopped
+    reading; its transport is aborted, which ends its connection like a drop, slot kept for
+    the resume window, and frees what it held). So a client that stops reading holds at
+    most ``backlog_max`` packets and ``buffer_max`` bytes.
     """
 
     def __init__(self, sio: Any, *, namespace: str = "/", event: str = FRAMES_EVENT,
-                 direct: bool = True) -> None:
+                 direct: bool = True, frames_queue_max: int = 8, backlog_max: int = 512,
+                 buffer_max: int = 4 << 20) -> None:
         self.sio, self.namespace, self.event = sio, namespace, event
         self.direct = direct and isinstance(sio.eio, LeanEngineServer)
         self.lean = isinstance(sio, FastServer) and sio._msgpack
@@ -338,6 +345,17 @@ class FrameSender:
         self._tail = template[at + 2 + len(mark):]
         self._last: tuple[bytes, bytes] | None = None
         self.direct_count = self.queued_count = self.no_socket_count = 0
+        self.dropped_slow_count = self.slow_disconnects = 0
+        self.frames_queue_max, self.backlog_max = frames_queue_max, backlog_max
+        self.buffer_max = buffer_max
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The counters (class docstring), for /metrics."""
+        return {"frames_direct": self.direct_count, "frames_queued": self.queued_count,
+                "frames_no_socket": self.no_socket_count,
+                "frames_dropped_slow": self.dropped_slow_count,
+                "slow_client_disconnects": self.slow_disconnects}
 
     def encode(self, payload: bytes) -> bytes:
         """The socket.io packet of ``event`` with ``payload`` as its one argument."""
@@ -360,9 +378,22 @@ class FrameSender:
         if sock is None or sock.closed:
             self.no_socket_count += 1
             return
+        link = eio.links.get(eio_sid) if self.direct else None
+        if link is not None and link.transport is not None:
+            pending = sock.queue.qsize()
+            if pending >= self.backlog_max or \
+                    link.transport.get_write_buffer_size() >= self.buffer_max:
+                if not link.transport.is_closing():
+                    self.slow_disconnects += 1
+                    logger.warning("client stopped reading; disconnected",
+                                   extra={"sid": sid, "pending": pending})
+                    link.transport.abort()
+                return
+            if pending >= self.frames_queue_max:
+                self.dropped_slow_count += 1
+                return
         data = self.encode(payload)
         if self.direct and not sock.closing:
-            link = eio.links.get(eio_sid)
             last_ping = sock.last_ping
             if link is not None and link.writable() and not (
                     last_ping and time.time() - last_ping > eio.ping_timeout):

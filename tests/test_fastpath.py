@@ -220,7 +220,7 @@ async def test_queued_events_are_not_overtaken_by_direct_writes(
     await client.connect(fast_server.base_url, token)
     sid = next(iter(deps.namespace.connections))
     eio_sid = deps.sio.manager.eio_sid_from_sid(sid, "/")
-    sender = FrameSender(deps.sio)
+    sender = FrameSender(deps.sio, frames_queue_max=100)  # ordering only: never drop here
     for i in range(20):
         # what sio.emit does per recipient, minus its task hop: the event sits in the
         # engine.io queue, the writer has not run yet
@@ -232,6 +232,42 @@ async def test_queued_events_are_not_overtaken_by_direct_writes(
              if e in ("error", "frames")]
     assert order == [x for i in range(20) for x in (("error", str(i)), ("frames", i))]
     assert sender.queued_count == 20  # each sat behind the queued error event
+
+
+async def test_a_client_that_stops_reading_is_bounded_then_cut_off(
+        fast_server: RunningServer, api: Api, sio_clients: list[SioClient]) -> None:
+    """Packets pile up in a socket's queue while its writer cannot send (here: it does not
+    get to run): frames batches are dropped past frames_queue_max pending packets, and past
+    backlog_max the client is cut off (its transport aborted, like a dropped connection)."""
+    deps = fast_server.app[DEPS]
+    token, _ = await api.guest("Slow")
+    client = SioClient()
+    sio_clients.append(client)
+    await client.connect(fast_server.base_url, token)
+    sid = next(iter(deps.namespace.connections))
+    eio_sid = deps.sio.manager.eio_sid_from_sid(sid, "/")
+    sender = FrameSender(deps.sio, frames_queue_max=4, backlog_max=40)
+
+    async def pile(n: int) -> None:
+        for i in range(n):
+            await deps.sio._send_packet(eio_sid, deps.sio.packet_class(
+                2, data=["error", {"code": "n", "message": str(i)}], namespace="/"))
+
+    await pile(3)
+    await sender.send(sid, b"kept")  # 3 pending: still queued
+    await pile(2)
+    for _ in range(5):
+        await sender.send(sid, b"dropped")  # 6 pending: latest-wins, not queued
+    assert (sender.queued_count, sender.dropped_slow_count) == (1, 5)
+    await client.wait_for("frames", lambda d: d == b"kept")
+    assert b"dropped" not in client.of("frames")
+
+    await pile(45)
+    await sender.send(sid, b"x")
+    assert sender.slow_disconnects == 1
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    await sender.send(sid, b"y")  # gone: counted, nothing else
+    assert sender.slow_disconnects == 1
 
 
 # -- the lean engine.io loop alone -------------------------------------------------------
