@@ -47,6 +47,7 @@ from game_server.recorder import Recorder
 from game_server.relay import FrameRelay
 from game_server.room_repo import RoomRepo
 from game_server.room_service import RoomService
+from game_server.sio_manager import CappedRedisManager
 from game_server.sweeper import DropSweeper
 from game_server.token_repo import RefreshTokenRepo
 from game_server.user_repo import UserRepo
@@ -103,8 +104,8 @@ def create_app(settings: Settings) -> web.Application:
     }
     # The router freezes at startup, so Socket.IO attaches now; its namespace (which needs
     # the Redis client and the pool) is registered when those exist.
-    manager = socketio.AsyncRedisManager(app[URLS]["redis"],
-                                         channel=f"{settings.redis_prefix}socketio")
+    manager = CappedRedisManager(app[URLS]["redis"],
+                                 channel=f"{settings.redis_prefix}socketio")
     sio = make_server(
         client_manager=manager, serializer="msgpack", async_mode="aiohttp",
         transports=["websocket"], cors_allowed_origins="*", async_handlers=False,
