@@ -38,6 +38,10 @@ export interface TimerStartOptions {
   cycles?: number;
 }
 
+/** How often a connected session re-estimates the clock offset, ms (clocks drift; the
+ * ring is only as right as the offset). */
+export const CLOCK_RESYNC_MS = 5 * 60_000;
+
 export type TimerCommand = "timer_pause" | "timer_resume" | "timer_skip" | "timer_stop";
 
 /** Room ids are UUIDs; anything else typed into the room field is an invite code. */
@@ -67,6 +71,7 @@ export class StudySession {
   private resumeToken: string | null = null;
   private role: Role | "replay" = "member";
   private replayState: ReplayState | null = null;
+  private resyncTimer: ReturnType<typeof setInterval> | null = null;
   private readonly listeners = new Set<Listener>();
 
   private constructor(readonly api: Api, private readonly auth: TokenSource, url: string) {
@@ -129,6 +134,7 @@ export class StudySession {
     const session = new StudySession(api, auth, baseUrl);
     await session.socket.connect();
     session.clock = await session.socket.timeSync();
+    session.resyncTimer = setInterval(() => void session.resyncClock(), CLOCK_RESYNC_MS);
     return session;
   }
 
@@ -298,7 +304,19 @@ export class StudySession {
     }
   }
 
+  /** Re-estimate the clock offset now (kept as it was if the exchange fails). */
+  async resyncClock(): Promise<void> {
+    if (!this.socket.connected) return;
+    try {
+      this.clock = await this.socket.timeSync();
+    } catch {
+      // a reconnect syncs again
+    }
+  }
+
   close(): void {
+    if (this.resyncTimer !== null) clearInterval(this.resyncTimer);
+    this.resyncTimer = null;
     this.socket.disconnect();
     this.listeners.clear();
   }

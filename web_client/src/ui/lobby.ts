@@ -164,10 +164,25 @@ export function mountLobby(app: App, root: HTMLElement): () => void {
         "Replay"), " ",
         h("button", { type: "button",
           onclick: () => go(routeHash({ page: "replay", recordingId: g.id, wholeRoom: true })) },
-        "Whole room"))));
+        "Whole room"), " ",
+        g.mine ? visibilitySelect(g.id, g.visibility) : null)));
     } catch (err) {
       ghosts.replaceChildren(h("li", { class: "muted" }, `recordings: ${describeError(err)}`));
     }
+  }
+
+  /** Who may see one's recording (`PATCH /api/ghosts/{id}`): private, link, or room (the
+   * people who studied in its room: needed for their whole-room replays and ghosts). */
+  function visibilitySelect(id: string, current: string): HTMLSelectElement {
+    const sel = h("select", { "aria-label": "visibility", class: "visibility" },
+      ...["private", "link", "room"].map((v) => h("option", { value: v, selected: v === current },
+        v === "room" ? "shared with the room" : v)));
+    sel.addEventListener("change", () => {
+      app.api.request("PATCH", `/api/ghosts/${encodeURIComponent(id)}`, { visibility: sel.value },
+        app.auth.token()).then(() => app.status(`recording is now ${sel.value}`),
+        (err: unknown) => app.status(describeError(err), true));
+    });
+    return sel;
   }
 
   const roomsCard = h("section", { class: "card" }, h("h2", {}, "Public rooms"), roomsNote, rooms);
