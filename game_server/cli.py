@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pythonjsonlogger.json import JsonFormatter
 
 from game_server.config import Settings
 
@@ -29,9 +30,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(level: str, log_format: str = "json") -> None:
+    """Root logging to stderr: one JSON object per line (python-json-logger; the context a
+    call passes in ``extra`` -- room_id, slot, sid, node_id -- becomes fields), or plain
+    text with ``log_format="text"``."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for noisy in ("aiohttp.access", "pgserver", "socketio", "engineio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bots_main(args.rest)
     settings = _settings(args)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         asyncio.run(serve(settings))
         return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -168,6 +168,9 @@ class Settings(BaseSettings):
         10.0, gt=0, le=600, description="s between ghost_race broadcasts of a room with ghosts")
     shutdown_timeout_s: float = Field(10.0, gt=0, le=25, description="graceful drain budget, s")
     log_level: str = Field("INFO", description="root log level")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="stderr log lines: JSON objects (fields: time, level, logger, "
+        "message and the call's context keys such as room_id, slot, node_id) or plain text")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
