@@ -240,6 +240,12 @@ async def _services(app: web.Application, settings: Settings,
             "ghosts_replaying": ("ghost members this node replays", lambda: replay.ghosts),
             "frame_bus_rooms": ("rooms whose frame channel this node subscribes to",
                                 lambda: frame_bus.open_rooms),
+        }, histograms={
+            "frame_relay_latency_seconds": (
+                "s from a frame's arrival on this node to the relay tick that sends it",
+                relay.latency),
+            "room_tick_duration_seconds": ("s per room ticker pass (all local rooms)",
+                                           game.tick_duration),
         }))
         presence = node_presence = NodePresence(
             redis, KeySpace(settings.redis_prefix), store, relay, namespace.members_dropped,

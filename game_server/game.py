@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from game_server.awards import AwardOutbox
+from game_server.metrics import LATENCY_BUCKETS_S, Histogram
 from game_server.progress_repo import PhaseAward
 from game_server.task_guard import stop_if_cancelled
 from rooms.game_store import GameConflict, GameSnapshot, GameStore, Lease
@@ -87,6 +88,8 @@ class GameService:
         self._local: Counter[str] = Counter()  # room_id -> members on this node
         self._leases: dict[str, Lease] = {}
         self.stats: Counter[str] = Counter()
+        self.tick_duration = Histogram(LATENCY_BUCKETS_S)
+        """s per ticker pass (every local room's lease and tick, once a second)."""
 
     # -- membership on this node (drives which leases it competes for) -------------------
     @property
@@ -357,6 +360,7 @@ class GameService:
             for room_id in [r for r in self._leases if r not in self._local]:
                 lease = self._leases.pop(room_id)
                 await self.store.release_lease(room_id, lease)
+            self.tick_duration.observe(loop.time() - started)
             if loop.time() - started > 0.5:
                 self.stats["ticks_slow"] += 1
 

@@ -12,25 +12,65 @@ interruptions) becomes ``studyverse_<name>_total``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DROPPED = "frames_dropped_"
 
 
+class Histogram:
+    """A plain cumulative-at-scrape histogram for hot paths: :meth:`observe` is one bisect
+    and two adds, no prometheus object. ``bounds`` are the buckets' upper bounds in the
+    unit of the observations (the metric's name says which)."""
+
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative ``(le, count)`` pairs, ending with ``+Inf``."""
+        out, running = [], 0
+        for bound, n in zip(self.bounds, self.counts, strict=False):
+            running += n
+            out.append((repr(float(bound)), float(running)))
+        out.append(("+Inf", float(self.count)))
+        return out
+
+
+LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.2, 0.5, 1.0)
+"""Seconds: frame latency and tick duration buckets (the relay's target is p99 < 100 ms)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSources:
-    """What the collector reads: named stats counters and named gauges (callables)."""
+    """What the collector reads: named stats counters, named gauges (callables) and named
+    histograms ``name -> (help, histogram)``."""
 
     node_id: str
     counters: Mapping[str, Callable[[], Mapping[str, int]]]
     gauges: Mapping[str, tuple[str, Callable[[], float]]]  # name -> (help, read)
+    histograms: Mapping[str, tuple[str, Histogram]] = field(default_factory=dict)
 
 
 class StatsCollector(Collector):
@@ -63,6 +103,11 @@ class StatsCollector(Collector):
             gauge = GaugeMetricFamily(f"studyverse_{name}", help_, labels=["node_id"])
             gauge.add_metric([node], read_gauge())
             yield gauge
+        for name, (help_, hist) in self._sources.histograms.items():
+            histogram = HistogramMetricFamily(f"studyverse_{name}", help_,
+                                              labels=["node_id"])
+            histogram.add_metric([node], hist.buckets(), hist.total)
+            yield histogram
 
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)

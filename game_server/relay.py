@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from avatars.frame import encode_batch
+from game_server.metrics import LATENCY_BUCKETS_S, Histogram
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class RoomFrames:
     """One room's relay state on this node."""
 
     latest: dict[int, bytes] = field(default_factory=dict)  # slot -> newest unsent frame
+    arrived: dict[int, float] = field(default_factory=dict)  # slot -> its arrival, epoch ms
     recipients: dict[str, int | None] = field(default_factory=dict)  # sid -> own slot
 
 
@@ -54,6 +56,8 @@ class FrameRelay:
         self._rooms: dict[str, RoomFrames] = {}
         self._dirty: set[str] = set()
         self.stats: Counter[str] = Counter()
+        self.latency = Histogram(LATENCY_BUCKETS_S)
+        """s from a frame's arrival here to the tick that sends it (relay wait only)."""
         # set by game_server.frame_bus and node_presence; sync, must not block
         self.room_listeners: list[RoomListener] = []
         self.member_frame_listener: MemberFrameListener | None = None
@@ -74,6 +78,7 @@ class FrameRelay:
         slot = room.recipients.pop(sid, None)
         if slot is not None:
             room.latest.pop(slot, None)
+            room.arrived.pop(slot, None)
         if not room.recipients:
             del self._rooms[room_id]
             self._dirty.discard(room_id)
@@ -85,6 +90,7 @@ class FrameRelay:
         room = self._rooms.get(room_id)
         if room is not None:
             room.latest.pop(slot, None)
+            room.arrived.pop(slot, None)
 
     def offer(self, room_id: str, slot: int, frame: bytes) -> None:
         """Keep ``frame`` as the newest of ``slot``; replaces (and counts) an unsent one."""
@@ -95,6 +101,7 @@ class FrameRelay:
         if slot in room.latest:
             self.stats["frames_superseded"] += 1
         room.latest[slot] = frame
+        room.arrived[slot] = self._clock_ms()
         self.stats["frames_in"] += 1
         self._dirty.add(room_id)
 
@@ -114,6 +121,9 @@ class FrameRelay:
             if room is None or not room.latest:
                 continue
             pending, room.latest = room.latest, {}
+            arrived, room.arrived = room.arrived, {}
+            for at in arrived.values():
+                self.latency.observe((server_ms - at) / 1000)
             entries = sorted(pending.items())
             full: bytes | None = None
             for sid, own in room.recipients.items():

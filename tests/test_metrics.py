@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from avatars.recordings import face_data_dir, frame_bytes, load_recording
 from game_server.deps import DEPS
+from game_server.metrics import Histogram
 from tests.client import Api, SioClient
 from tests.conftest import RunningServer
 
@@ -48,3 +49,20 @@ async def test_metrics_count_clients_and_frames(server: RunningServer, api: Api,
     assert after[("studyverse_frames_in_total", label)] >= 15
     assert after[("studyverse_frames_dropped_total",
                   (("node_id", node), ("reason", "length")))] == 1
+    # the relay's latency histogram: every relayed frame waited less than a tick or two
+    count = after[("studyverse_frame_relay_latency_seconds_count", label)]
+    assert count >= 15
+    within = after[("studyverse_frame_relay_latency_seconds_bucket",
+                    (("le", "0.1"), ("node_id", node)))]
+    assert within == count
+    assert after[("studyverse_frame_relay_latency_seconds_bucket",
+                  (("le", "+Inf"), ("node_id", node)))] == count
+    assert ("studyverse_room_tick_duration_seconds_count", label) in after
+
+
+def test_histogram_buckets_are_cumulative() -> None:
+    hist = Histogram((0.01, 0.1, 1.0))
+    for value in (0.005, 0.01, 0.05, 0.5, 5.0):
+        hist.observe(value)
+    assert hist.buckets() == [("0.01", 2.0), ("0.1", 3.0), ("1.0", 4.0), ("+Inf", 5.0)]
+    assert hist.count == 5 and hist.total == pytest.approx(5.565)
