@@ -240,6 +240,17 @@ export function framesDecoded(view: RoomView, decoded: DecodedFrames): RoomView 
   return { ...view, frames, badFrames: view.badFrames + decoded.bad };
 }
 
+/** Whether two views differ in more than their frames (what a page shows besides the
+ * avatars): the reducers keep unchanged parts by reference, so this is a few identity
+ * checks, cheap at the 30 Hz of `frames`. */
+export function changedBesidesFrames(a: RoomView | null, b: RoomView | null): boolean {
+  if (a === null || b === null) return a !== b;
+  return a.roomId !== b.roomId || a.members !== b.members || a.timer !== b.timer
+    || a.boss !== b.boss || a.messages !== b.messages || a.olderBefore !== b.olderBefore
+    || a.ghostRace !== b.ghostRace || a.spectators !== b.spectators || a.name !== b.name
+    || a.mySlot !== b.mySlot || a.ownerId !== b.ownerId;
+}
+
 /** Members in slot order. */
 export function membersBySlot(view: RoomView): MemberView[] {
   return [...view.members.values()].sort((a, b) => a.slot - b.slot);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeBatch, encodeFrame, encodeNoFaceFrame } from "../src/frame";
 import type { RoomState, TimerState } from "../src/protocol";
 import {
-  MAX_MESSAGES, bossChanged, chatReceived, decodeFrames, framesDecoded, framesReceived,
+  MAX_MESSAGES, bossChanged, changedBesidesFrames, chatReceived, decodeFrames, framesDecoded, framesReceived,
   fromJoinAck, fromReplay, fromRoomState, ghostRaceChanged, memberJoined, memberLeft,
   memberState, membersBySlot, olderMessages, timerChanged,
 } from "../src/room";
@@ -145,7 +145,7 @@ describe("room view: boss, chat, ghosts, replays", () => {
   });
 
   it("follows the boss and the ghost race", () => {
-    const boss = { level: 1, name: "Sloth", hp: 100, max_hp: 200, dps: 1, combo: 1, rage: 1 };
+    const boss = { level: 1, name: "Sloth", hp: 100, max_hp: 200, dps: 1, combo: 1, rage: false };
     const race = [{ slot: 4, recording_id: "rec", ghost_focused_s: 10, room_focused_s: 12, ahead_s: 2 }];
     const v0 = fromRoomState(state({ boss, ghosts: race }), null, 0);
     expect(v0.boss).toEqual(boss);
@@ -156,6 +156,18 @@ describe("room view: boss, chat, ghosts, replays", () => {
     expect(ghostRaceChanged(v1, []).ghostRace).toEqual([]);
     // a room_state without `ghosts` keeps the race
     expect(fromRoomState(state({ boss: null }), v1).ghostRace).toEqual(race);
+  });
+
+  it("tells frame-only updates from the rest", () => {
+    const v0 = fromRoomState(state(), null, 0);
+    const v1 = framesReceived(v0, encodeBatch(1, [[2, encodeFrame({ seq: 1, captureMs: 1, scores })]]));
+    expect(changedBesidesFrames(v0, v1)).toBe(false);
+    expect(changedBesidesFrames(v1, memberState(v1, { slot: 2, attention: "focused", since_ms: 1 })))
+      .toBe(true);
+    expect(changedBesidesFrames(v1, chatReceived(v1, msg("c", 1)))).toBe(true);
+    expect(changedBesidesFrames(v1, timerChanged(v1, { ...IDLE }))).toBe(true);
+    expect(changedBesidesFrames(null, v1)).toBe(true);
+    expect(changedBesidesFrames(null, null)).toBe(false);
   });
 
   it("makes a replay's view from its members and feeds it frames", () => {

@@ -219,7 +219,7 @@ export function mountLobby(app: App, root: HTMLElement): () => void {
   void refreshRooms();
   const refresh = setInterval(() => void refreshRooms(), LOBBY_REFRESH_MS);
   const tick = setInterval(renderRooms, 1000);
-  const unsub = app.auth.onChange(() => renderSignIn());
+  const unsub = app.auth.onChange(() => renderAll());
   return () => {
     clearInterval(refresh);
     clearInterval(tick);

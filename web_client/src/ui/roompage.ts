@@ -6,7 +6,7 @@
 
 import { FaceSetupError, FaceTracker } from "../face";
 import type { GhostInfo, Role } from "../protocol";
-import type { RoomView } from "../room";
+import { changedBesidesFrames, type RoomView } from "../room";
 import type { SessionEvent, StudySession, TimerCommand } from "../session";
 import type { App } from "./app";
 import { loadRecordingSource, type RecordingSourceLike } from "./avatars";
@@ -270,6 +270,7 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
 
   // --- session -------------------------------------------------------------------------
   let chat: ChatBox | null = null;
+  let lastView: RoomView | null = null;
   let spectators: number | null = null;
 
   async function pollSpectators(): Promise<void> {
@@ -309,7 +310,10 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
   function onEvent(event: SessionEvent): void {
     panel.onEvent(event);
     switch (event.kind) {
-      case "room": dirty = true; break;
+      case "room":
+        if (changedBesidesFrames(lastView, event.view)) dirty = true;
+        lastView = event.view;
+        break;
       case "reward": reward.show(event.reward); break;
       case "boss_defeated": boss.defeated(event.defeated, session?.userId ?? null); break;
       case "status": app.status(event.text); break;
