@@ -72,7 +72,9 @@ export interface RoomState {
 }
 
 /** `boss` (1 Hz while a set runs; null when the fight ends without a kill) and
- * RoomState.boss. `dps` HP/s, `combo` a multiplier (1..1.5), `rage` a multiplier. */
+ * RoomState.boss. HP whole points, `dps` HP/s, `combo` the damage multiplier (1..1.5),
+ * `rage` true while the boss is ahead of the group (more HP share left than focus time
+ * share; rooms/rules/boss.py). */
 export interface BossState {
   level: number;
   name: string;
@@ -80,7 +82,7 @@ export interface BossState {
   max_hp: number;
   dps: number;
   combo: number;
-  rage: number;
+  rage: boolean;
 }
 
 /** `boss_defeated`: damage per user id (HP) and the kill's XP bonus. */
