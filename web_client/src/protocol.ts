@@ -127,6 +127,13 @@ export interface ReplayState {
   members: { slot: number; recording_id: string; user_id: string; display_name: string }[];
 }
 
+/** `server_shutdown`: a draining node is about to close the socket; reconnect after
+ * `retry_in_ms` and join again with the resume token. */
+export interface ServerShutdown {
+  reason: string;
+  retry_in_ms: number;
+}
+
 /** `replay_event`: a recorded event other than attention, `t_ms` on the replay's clock. */
 export interface ReplayEvent {
   t_ms: number;
@@ -358,6 +365,7 @@ export interface ServerEvents {
   ghost_race: { ghosts: GhostRaceEntry[] };
   replay_event: ReplayEvent;
   replay_ended: { recording_id: string };
+  server_shutdown: ServerShutdown;
   error: ServerError;
   [event: string]: unknown;
 }

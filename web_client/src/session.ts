@@ -42,6 +42,29 @@ export interface TimerStartOptions {
  * ring is only as right as the offset). */
 export const CLOCK_RESYNC_MS = 5 * 60_000;
 
+/** Longest wait before reconnecting after `server_shutdown`, ms (the server jitters 0-999). */
+export const MAX_SHUTDOWN_RETRY_MS = 5_000;
+
+/** After a disconnect for `reason`, how long to wait before reconnecting by hand, or null
+ * to leave it to the client: socket.io retries transport failures by itself but never a
+ * server-side disconnect ("io server disconnect"), which a draining node's is; a
+ * `server_shutdown` said so just before (`retryInMs`, null if none came). A server-side
+ * disconnect without it (a takeover) is final. */
+export function shutdownReconnectDelay(reason: string, retryInMs: number | null): number | null {
+  if (reason !== "io server disconnect" || retryInMs === null) return null;
+  const ms = Number.isFinite(retryInMs) ? retryInMs : 0;
+  return Math.min(MAX_SHUTDOWN_RETRY_MS, Math.max(0, ms));
+}
+
+/** Whether a disconnect must not be retried: the server took the slot over for another
+ * connection of the same user (an `error {code: "conflict"}` came first). The reason is
+ * "io server disconnect", or "parse error" with python-socketio's msgpack DISCONNECT packet,
+ * which carries `data: nil` that socket.io-msgpack-parser rejects, so the client would
+ * otherwise reconnect by itself and take the slot back. */
+export function disconnectIsFinal(reason: string, takenOver: boolean): boolean {
+  return takenOver && (reason === "io server disconnect" || reason === "parse error");
+}
+
 export type TimerCommand = "timer_pause" | "timer_resume" | "timer_skip" | "timer_stop";
 
 /** Room ids are UUIDs; anything else typed into the room field is an invite code. */
@@ -72,6 +95,9 @@ export class StudySession {
   private role: Role | "replay" = "member";
   private replayState: ReplayState | null = null;
   private resyncTimer: ReturnType<typeof setInterval> | null = null;
+  private shutdownRetryMs: number | null = null;
+  private takenOver = false;
+  private closed = false;
   private readonly listeners = new Set<Listener>();
 
   private constructor(readonly api: Api, private readonly auth: TokenSource, url: string) {
@@ -108,9 +134,33 @@ export class StudySession {
       }
       this.emit({ kind: "replay_ended", recordingId: e.recording_id });
     });
-    this.socket.on("error", (error) => this.emit({ kind: "error", error }));
+    this.socket.on("error", (error) => {
+      if (error?.code === "conflict") this.takenOver = true;
+      this.emit({ kind: "error", error });
+    });
+    this.socket.on("server_shutdown", (e) => {
+      this.shutdownRetryMs = typeof e?.retry_in_ms === "number" ? e.retry_in_ms : 0;
+    });
     this.socket.socket.on("disconnect", (reason) => {
-      this.emit({ kind: "status", text: `disconnected (${reason}); reconnecting` });
+      if (disconnectIsFinal(reason, this.takenOver)) {
+        this.takenOver = false;
+        this.shutdownRetryMs = null;
+        this.socket.socket.disconnect(); // no automatic reconnect
+        this.emit({ kind: "status",
+          text: "disconnected: this account joined from another tab or device" });
+        return;
+      }
+      const delay = shutdownReconnectDelay(reason, this.shutdownRetryMs);
+      this.shutdownRetryMs = null;
+      if (delay !== null) {
+        setTimeout(() => {
+          if (!this.closed && !this.socket.connected) this.socket.socket.connect();
+        }, delay);
+      }
+      const final = reason === "io server disconnect" && delay === null;
+      this.emit({ kind: "status", text: final
+        ? `disconnected by the server (${reason})`
+        : `disconnected (${reason}); reconnecting` });
     });
     // every connect after the first (the client reconnects by itself) joins the room again
     this.socket.socket.on("connect", () => void this.rejoin());
@@ -315,6 +365,7 @@ export class StudySession {
   }
 
   close(): void {
+    this.closed = true;
     if (this.resyncTimer !== null) clearInterval(this.resyncTimer);
     this.resyncTimer = null;
     this.socket.disconnect();

@@ -123,5 +123,20 @@ describe.skipIf(!BASE)("against a running server", () => {
     const left = until(ada, (v) => !v.members.has(boSlot));
     await bo.socket.leaveRoom();
     await left;
+
+    // Ada joins again from a second connection: the first is taken over and stays off
+    // (no automatic reconnect taking the slot back; see disconnectIsFinal)
+    const events: string[] = [];
+    ada.subscribe((e) => {
+      if (e.kind === "status" || e.kind === "error") events.push(e.kind === "status" ? e.text : e.error.code);
+    });
+    const adaAgain = await StudySession.connect(ada.api, { token: () => ada.guest.access_token,
+      session: ada.guest }, BASE);
+    sessions.push(adaAgain);
+    expect((await adaAgain.join(room.room_id)).mySlot).toBe(mine.mySlot);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(events).toEqual(["conflict", "disconnected: this account joined from another tab or device"]);
+    expect(ada.socket.connected).toBe(false);
+    expect(adaAgain.socket.connected).toBe(true);
   }, 30_000);
 });
