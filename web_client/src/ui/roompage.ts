@@ -123,13 +123,19 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
   const ghostSelect = h("select", { "aria-label": "recording" });
   const ghostList = h("ul", { class: "ghosts" });
   let ghostCandidates: GhostInfo[] = [];
+  /** Recording of each ghost slot this page added (the race list says it only every 10 s). */
+  const addedGhosts = new Map<number, string>();
   ghostPicker.append(h("div", {}, ghostSelect,
     h("button", { type: "button", title: "reload the list", onclick: () => void loadGhostCandidates() },
       "Reload"),
     h("button", { type: "button", onclick: () => {
       const id = ghostSelect.value;
       if (!id || session === null) return;
-      session.addGhost(id).then(() => app.status("ghost added"),
+      session.addGhost(id).then(({ ghost }) => {
+        addedGhosts.set(ghost.slot, id);
+        dirty = true;
+        app.status("ghost added");
+      },
         (err: unknown) => app.status(`ghost: ${describeError(err)}`, true));
     } }, "Add ghost")), ghostList);
 
@@ -149,7 +155,8 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
 
   function updateGhosts(view: RoomView): void {
     const ghosts = [...view.members.values()].filter((m) => m.kind === "ghost");
-    const bySlot = new Map(view.ghostRace.map((g) => [g.slot, g.recording_id]));
+    const bySlot = new Map(addedGhosts);
+    for (const g of view.ghostRace) bySlot.set(g.slot, g.recording_id);
     ghostList.replaceChildren(...ghosts.map((m) => {
       const rec = bySlot.get(m.slot);
       return h("li", {}, m.display_name, " ", rec === undefined ? null : h("button", {
