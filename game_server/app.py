@@ -29,7 +29,7 @@ from game_server.chat_repo import ChatRepo
 from game_server.config import Settings
 from game_server.deps import DEPS, Deps
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
-from game_server.fastpath import FrameSender, make_server
+from game_server.fastpath import BrowserMsgPackPacket, FrameSender, make_server
 from game_server.frame_bus import FrameBus
 from game_server.game import GameService
 from game_server.ghost_replay import GhostReplay
@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> web.Application:
     manager = CappedRedisManager(app[URLS]["redis"],
                                  channel=f"{settings.redis_prefix}socketio")
     sio = make_server(
-        client_manager=manager, serializer="msgpack", async_mode="aiohttp",
+        client_manager=manager, serializer=BrowserMsgPackPacket, async_mode="aiohttp",
         transports=["websocket"], cors_allowed_origins="*", async_handlers=False,
         max_http_buffer_size=64 * 1024, ping_interval=20, ping_timeout=20)
     sio.attach(app)

@@ -302,6 +302,22 @@ class FastServer(socketio.AsyncServer):  # type: ignore[misc]
             await done
 
 
+class BrowserMsgPackPacket(MsgPackPacket):  # type: ignore[misc]
+    """python-socketio's msgpack packet without a ``data`` key when there is no data.
+
+    python-socketio writes ``{type: 1, data: nil, nsp}`` for DISCONNECT; the browser's
+    socket.io-msgpack-parser 3.0.2 accepts a DISCONNECT only without a payload and reports
+    that packet as a parse error, so a server-side disconnect (takeover, logout, abuse) looked
+    like a network drop and the client reconnected on its own (tests/test_fastpath.py checks
+    the browser parser reads ours)."""
+
+    def _to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = super()._to_dict()
+        if d.get("data") is None:
+            del d["data"]
+        return d
+
+
 def make_server(**kwargs: Any) -> FastServer:
     """A ``FastServer`` built with ``socketio.AsyncServer``'s keyword arguments."""
     return FastServer(**kwargs)

@@ -12,6 +12,9 @@ import asyncio
 import hashlib
 import importlib.metadata
 import inspect
+import json
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -27,9 +30,17 @@ from socketio.msgpack_packet import MsgPackPacket
 
 from avatars.frame import decode_batch
 from game_server import fastpath
-from game_server.config import Settings
+from game_server.config import REPO_ROOT, Settings
 from game_server.deps import DEPS, Deps
-from game_server.fastpath import FastServer, FrameSender, LeanEngineServer, LeanWebSocket, WsLink
+from game_server.fastpath import (
+    BrowserMsgPackPacket,
+    FastServer,
+    FrameSender,
+    LeanEngineServer,
+    LeanWebSocket,
+    WsLink,
+)
+from game_server.web_build import ensure_installed
 from tests.client import Api, SioClient, join_room
 from tests.conftest import RunningServer, start_server
 from tests.test_rooms_e2e import frame, received_frames
@@ -407,3 +418,32 @@ async def test_silent_member_is_dropped_and_the_room_told(
                                                 aiohttp.WSMsgType.BINARY):
                 pass
     await _wait(lambda: len(eio.links) == 1, 3)  # only the watcher's websocket is left
+
+
+def test_the_browser_parser_reads_our_disconnect_and_events() -> None:
+    """socket.io-msgpack-parser (the browser's) decodes what the server sends: a DISCONNECT
+    (python-socketio's stock packet carries ``data: nil``, which it rejects) and an event."""
+    node = shutil.which("node")
+    web = REPO_ROOT / "web_client"
+    if node is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed")
+    ensure_installed(web)
+    packets = [BrowserMsgPackPacket(1, namespace="/").encode(),
+               BrowserMsgPackPacket(2, data=["frames", b"\x01\x02"], namespace="/").encode()]
+    script = (
+        "const {Decoder} = require('socket.io-msgpack-parser');"
+        "const out = [];"
+        "for (const hex of process.argv.slice(1)) {"
+        "  const d = new Decoder(); d.on('decoded', p => out.push(p));"
+        "  try { d.add(Buffer.from(hex, 'hex')); } catch (e) { out.push({error: String(e)}); }"
+        "}"
+        "console.log(JSON.stringify(out));")
+    done = subprocess.run([node, "-e", script, *(p.hex() for p in packets)], cwd=web,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    decoded = json.loads(done.stdout)
+    assert decoded[0] == {"type": 1, "nsp": "/"}, decoded
+    assert decoded[1]["type"] == 2 and decoded[1]["data"][0] == "frames", decoded
+    # the stock packet is what the browser refused
+    stock = MsgPackPacket(1, namespace="/").encode()
+    assert msgpack.unpackb(stock) == {"type": 1, "data": None, "nsp": "/"}
