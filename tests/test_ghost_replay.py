@@ -176,7 +176,8 @@ async def test_ghost_replays_in_a_live_room(
             await owner.wait_for("timer", lambda t: t["phase"] != "focus", timeout=6)
 
         # ~10 fps over the recording, at the recorded timing aligned to the phase start
-        assert 0.8 * RECORD_S * 10 <= len(frames) <= RECORD_S * 10 + 1, len(frames)
+        # (>= 70 %: under load a relay tick may supersede a sample)
+        assert 7 * RECORD_S <= len(frames) <= RECORD_S * 10 + 1, len(frames)
         for server_ms, capture_ms in frames:  # capture = phase start + sample time, mod 2**32
             assert (int(server_ms) - capture_ms) % 2**32 <= 200, (server_ms, capture_ms)
         pairs = list(zip(frames, frames[1:], strict=False))
