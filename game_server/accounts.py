@@ -108,6 +108,17 @@ class AccountService:
             await self.users.set_password_hash(account.id, await self.passwords.hash(password))
         return await self._session(account)
 
+    async def guest(self, display_name: str) -> Session:
+        """A new guest user and its session. Guests get a refresh token too (a new family),
+        so a study session outlives the 15 min access token: a client that drops after that
+        still reconnects as the same user and resumes its slot. Registering later keeps the
+        user (:meth:`register` with the guest's identity)."""
+        user = await self.users.create_guest(display_name)
+        account = await self.users.get_account(user.id)
+        if account is None:  # deleted in between: nothing to sign in to
+            raise AccountError("unauthorized", "the guest was deleted")
+        return await self._session(account)
+
     async def refresh(self, refresh_token: str) -> Session:
         """Spend a refresh token for a new access and refresh token. Raises AccountError
         ``unauthorized`` when it is unknown, expired, revoked or reused (reuse has revoked

@@ -10,7 +10,6 @@ appended.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable
 
@@ -18,7 +17,6 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from game_server.accounts import AccountError, Session
-from game_server.auth import Identity
 from game_server.deps import DEPS, Deps
 from game_server.http_common import (
     ApiRouter,
@@ -39,15 +37,6 @@ class UserOut(BaseModel):
     is_guest: bool
     username: str | None = None
     timezone: str = "UTC"
-
-
-class GuestSessionOut(BaseModel):
-    """A guest's access token (guests have no refresh token: they register to keep on)."""
-
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int  # s
-    user: UserOut
 
 
 class SessionOut(BaseModel):
@@ -91,18 +80,15 @@ async def account_call(call: Awaitable[Session]) -> Session:
                         {"Retry-After": "1"}) from None
 
 
-@router.route("POST", "/api/auth/guest", body=GuestBody, response=GuestSessionOut,
+@router.route("POST", "/api/auth/guest", body=GuestBody, response=SessionOut,
               status=201, auth=False)
 async def create_guest(request: web.Request) -> web.Response:
-    """Create a guest user and return its access token."""
+    """Create a guest user: an access token and a refresh token, as for an account (the
+    guest keeps its user across reconnects and token refreshes; registering keeps it)."""
     deps = request.app[DEPS]
     body = await parse(request, GuestBody)
-    user = await deps.users.create_guest(body.display_name)
-    token = deps.issuer.issue(Identity(user.id, user.display_name), int(time.time()))
-    return json_response({"access_token": token, "token_type": "bearer",
-                          "expires_in": deps.issuer.ttl_s,
-                          "user": {"id": str(user.id), "display_name": user.display_name,
-                                   "is_guest": user.is_guest}}, 201)
+    session = await account_call(deps.accounts.guest(body.display_name))
+    return json_response(session.to_json(), 201)
 
 
 @router.route("POST", "/api/auth/register", body=RegisterBody, response=SessionOut,

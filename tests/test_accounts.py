@@ -446,3 +446,20 @@ async def test_forwarded_for_only_when_trusted(server_settings: dict[str, Any], 
     finally:
         await api.close()
         await server.stop()
+
+
+async def test_a_guest_refreshes_and_stays_the_same_user(server: RunningServer,
+                                                         api: Api) -> None:
+    status, body = await api.call("POST", "/api/auth/guest", {"display_name": "Gus"})
+    assert status == 201
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "user"}
+    assert body["user"]["is_guest"] is True and body["user"]["username"] is None
+    status, renewed = await refresh(api, body["refresh_token"])
+    assert status == 200 and renewed["user"]["id"] == body["user"]["id"]
+    assert renewed["user"]["is_guest"] is True
+    assert renewed["refresh_token"] != body["refresh_token"]
+    status, _ = await api.call("GET", "/api/me", token=renewed["access_token"])
+    assert status == 200
+    # reuse of the spent token revokes the family, as for accounts
+    assert (await refresh(api, body["refresh_token"]))[0] == 401
+    assert (await refresh(api, renewed["refresh_token"]))[0] == 401

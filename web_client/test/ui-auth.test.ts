@@ -159,6 +159,39 @@ describe("Auth", () => {
 });
 
 describe("guest sessions", () => {
+  it("with a refresh token: refreshed like accounts, kept for this tab only", async () => {
+    const now = 1_000_000;
+    const store = Object.assign(memoryStore(), { guest: null as string | null,
+      loadGuest(): string | null { return this.guest; },
+      saveGuest(j: string | null): void { this.guest = j; } });
+    const sched = new FakeScheduler();
+    const guestSession = (n: number): object => ({ ...(session(n, true) as object),
+      refresh_token: `g${n}` });
+    const { api, calls } = fakeApi([() => [201, guestSession(1)], () => [200, guestSession(2)],
+      () => [200, guestSession(3)], () => [401, { error: { code: "unauthorized",
+        message: "reused" } }]]);
+    const auth = new Auth(api, store, sched, () => now);
+    await auth.guest("Bo");
+    expect(store.value).toBeNull(); // never in localStorage: other tabs start their own guest
+    expect(JSON.parse(store.guest!)).toMatchObject({ session: { refresh_token: "g1" } });
+    expect(sched.pending).toHaveLength(1);
+    sched.fire();
+    await flush();
+    expect(calls[1]).toMatchObject({ url: "/api/auth/refresh", body: { refresh_token: "g1" } });
+    expect(auth.token()).toBe("a2");
+    expect(JSON.parse(store.guest!)).toMatchObject({ session: { refresh_token: "g2" } });
+    // a reload (or a reconnect after the access token expired) refreshes: same guest
+    const reloaded = new Auth(api, store, new FakeScheduler(), () => now + 3_600_000);
+    expect((await reloaded.resume())?.access_token).toBe("a3");
+    expect(calls[2]!.body).toEqual({ refresh_token: "g2" });
+    expect(reloaded.isAccount).toBe(false);
+    // a refused refresh token is forgotten
+    store.guest = JSON.stringify({ session: guestSession(9), expiresMs: 0 });
+    expect(await new Auth(api, store, new FakeScheduler()).resume()).toBeNull();
+    expect(store.guest).toBeNull();
+  });
+
+
   it("are kept for this tab until shortly before they expire, and never refreshed", async () => {
     let now = 1_000_000;
     const store = Object.assign(memoryStore(), { guest: null as string | null,

@@ -1,8 +1,11 @@
 /**
  * Sign-in state of the tab: a guest or an account session (README "HTTP API": register,
- * login, refresh). Accounts keep their rotating refresh token (localStorage, so a reload
- * stays signed in) and refresh the 15-minute access token before it expires. Guests cannot
- * refresh: their token is good for `expires_in` s, after which they sign in again.
+ * login, refresh). Every session refreshes its 15-minute access token before it expires with
+ * its rotating refresh token. Accounts keep theirs in localStorage (a reload stays signed in);
+ * a guest's session, refresh token included, is this tab's only (sessionStorage), so a reload
+ * or a reconnect past 15 min keeps the guest's user and slot while another tab starts its
+ * own guest. (A guest session from an older server without a refresh token is reused until
+ * shortly before it expires.)
  *
  * `refreshDelayMs` is the pure schedule; `Auth` takes its clock and timer as arguments so
  * tests drive it without waiting.
@@ -101,10 +104,7 @@ export class Auth {
 
   /** `POST /api/auth/guest`. */
   async guest(displayName: string): Promise<GuestSession> {
-    const session = await this.api.guest(displayName);
-    const stored: StoredGuest = { session, expiresMs: this.now() + session.expires_in * 1000 };
-    this.store.saveGuest?.(JSON.stringify(stored));
-    return this.adopt(session, "guest");
+    return this.adopt(await this.api.guest(displayName), "guest");
   }
 
   /** `POST /api/auth/register` (a signed-in guest becomes the account, keeping progress). */
@@ -133,7 +133,7 @@ export class Auth {
    * forgotten). Network failures throw ApiError. */
   async resume(): Promise<GuestSession | null> {
     const token = this.store.load();
-    if (!token) return this.resumeGuest();
+    if (!token) return await this.resumeGuest();
     try {
       return await this.refreshWith(token);
     } catch (err) {
@@ -162,7 +162,7 @@ export class Auth {
   /** Refresh now (also run by the schedule). */
   async refresh(): Promise<GuestSession> {
     const token = this.current?.refresh_token;
-    if (!token) throw new Error("a guest session cannot be refreshed");
+    if (!token) throw new Error("a guest session without a refresh token cannot be refreshed");
     return this.refreshWith(token);
   }
 
@@ -172,7 +172,7 @@ export class Auth {
     this.listeners.clear();
   }
 
-  private resumeGuest(): GuestSession | null {
+  private async resumeGuest(): Promise<GuestSession | null> {
     const text = this.store.loadGuest?.() ?? null;
     if (!text) return null;
     let stored: StoredGuest | null = null;
@@ -181,12 +181,24 @@ export class Auth {
     } catch {
       stored = null;
     }
+    const refreshToken = stored?.session?.refresh_token;
+    if (refreshToken) {
+      try {
+        return await this.refreshWith(refreshToken);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          this.store.saveGuest?.(null);
+          return null;
+        }
+        throw err;
+      }
+    }
     if (stored === null || typeof stored.expiresMs !== "number" || !stored.session?.access_token
       || stored.expiresMs - this.now() < GUEST_REUSE_MIN_MS) {
       this.store.saveGuest?.(null);
       return null;
     }
-    return this.adopt(stored.session, "guest");
+    return this.adopt(stored.session, "guest", stored.expiresMs);
   }
 
   private async refreshWith(refreshToken: string): Promise<GuestSession> {
@@ -195,10 +207,19 @@ export class Auth {
     return this.adopt(s, "refresh");
   }
 
-  private adopt(session: GuestSession, reason: string): GuestSession {
+  /** Make `session` current; `expiresMs`: its access token's expiry (epoch ms), when it
+   * was not just issued. */
+  private adopt(session: GuestSession, reason: string,
+    expiresMs: number = this.now() + session.expires_in * 1000): GuestSession {
     this.current = session;
-    this.store.save(session.refresh_token ?? null);
-    if (session.refresh_token) this.store.saveGuest?.(null);
+    if (session.user.is_guest) {  // this tab's own: sessionStorage, never localStorage
+      this.store.save(null);
+      const stored: StoredGuest = { session, expiresMs };
+      this.store.saveGuest?.(JSON.stringify(stored));
+    } else {
+      this.store.save(session.refresh_token ?? null);
+      this.store.saveGuest?.(null);
+    }
     this.schedule(session.refresh_token ? refreshDelayMs(session.expires_in) : null);
     for (const l of this.listeners) l(session, reason);
     return session;
