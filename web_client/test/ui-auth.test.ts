@@ -143,6 +143,20 @@ describe("Auth", () => {
     expect(guestAuth.isAccount).toBe(true);
   });
 
+  it("two tabs of one account refresh with the newest stored token", async () => {
+    const store = memoryStore();
+    const { api, calls } = fakeApi([() => [200, session(1)], () => [200, session(2)],
+      () => [200, session(3)]]);
+    const tabA = new Auth(api, store, new FakeScheduler());
+    await tabA.login("ada", "x".repeat(10));
+    const tabB = new Auth(api, store, new FakeScheduler());
+    await tabB.resume(); // spends r1, stores r2
+    expect(store.value).toBe("r2");
+    await tabA.refresh(); // A adopted r1, which is spent: it must use r2
+    expect(calls[2]!.body).toEqual({ refresh_token: "r2" });
+    expect(store.value).toBe("r3");
+  });
+
   it("logs out with the refresh token and stops refreshing", async () => {
     const sched = new FakeScheduler();
     const store = memoryStore();

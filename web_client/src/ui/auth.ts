@@ -58,6 +58,13 @@ interface StoredGuest {
 export const GUEST_REUSE_MIN_MS = 60_000;
 
 export const REFRESH_KEY = "studyverse.refresh_token";
+/** The Web Locks name serializing refreshes across this origin's tabs. */
+export const REFRESH_LOCK = "studyverse.refresh";
+
+/** The part of the browser's `LockManager` used here. */
+interface LockManagerLike {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+}
 export const GUEST_KEY = "studyverse.guest_session";
 
 export function localTokenStore(): TokenStore {
@@ -159,11 +166,19 @@ export class Auth {
     }
   }
 
-  /** Refresh now (also run by the schedule). */
+  /** Refresh now (also run by the schedule). An account's tabs share one refresh token
+   * (localStorage) and each rotation spends it, so the newest stored one is used, not the
+   * one this tab adopted (refreshing with a token another tab already spent would look
+   * like reuse and revoke the whole family), and refreshes are serialized across tabs with
+   * the Web Locks API where the browser has it. */
   async refresh(): Promise<GuestSession> {
-    const token = this.current?.refresh_token;
-    if (!token) throw new Error("a guest session without a refresh token cannot be refreshed");
-    return this.refreshWith(token);
+    const run = async (): Promise<GuestSession> => {
+      const token = (this.isAccount ? this.store.load() : null) ?? this.current?.refresh_token;
+      if (!token) throw new Error("a guest session without a refresh token cannot be refreshed");
+      return this.refreshWith(token);
+    };
+    const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+    return locks ? locks.request(REFRESH_LOCK, run) : run();
   }
 
   dispose(): void {
