@@ -56,6 +56,8 @@ from rooms.store import Member, RoomError
 logger = logging.getLogger(__name__)
 
 DRAIN_JITTER_MS = 1000
+DROP_RETRY_S = 2.0
+"""s between retries of drop bookkeeping that failed (see PendingDrop)."""
 """A draining node spreads its clients' reconnects over this many ms."""
 
 CLOCK_SKEW_MS = 5_000
@@ -99,6 +101,19 @@ class Connection:
     interruptions_unflushed: int = 0
 
 
+@dataclass(slots=True)
+class PendingDrop:
+    """A dropped socket whose Redis bookkeeping failed (a store error, an exhausted pool):
+    retried by :meth:`StudyNamespace.run_drop_retries` until it lands, so the member is not
+    left marked connected with nobody behind it. ``slot`` None: a spectator."""
+
+    room_id: str
+    user_id: str
+    sid: str
+    slot: int | None
+    attempts: int = 0
+
+
 class CommandError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -139,6 +154,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sweeper = sweeper
         self.node_id = node_id
         self.connections: dict[str, Connection] = {}
+        self._pending_drops: list[PendingDrop] = []  # see run_drop_retries
         self.stats: Counter[str] = Counter()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -162,12 +178,52 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conn = self.connections.pop(sid, None)
         if conn is None or conn.room_id is None:
             return
+        room_id, slot = conn.room_id, conn.slot
         try:
             await self._exit_room(conn, keep_slot=True)
         except Exception:
             stop_if_cancelled()
-            logger.exception("drop bookkeeping failed", extra={"sid": sid,
-                                                               "room_id": conn.room_id})
+            self.stats["drops_deferred"] += 1
+            self._pending_drops.append(PendingDrop(room_id, conn.user_id, sid, slot))
+            logger.exception("drop bookkeeping failed; retrying",
+                             extra={"sid": sid, "room_id": room_id})
+
+    async def run_drop_retries(self) -> None:
+        """Every ``DROP_RETRY_S``: finish the drops whose bookkeeping failed (mark the member
+        dropped, tell the room, schedule its sweep; or remove the spectator), until each
+        lands; cancelled on shutdown."""
+        while True:
+            stop_if_cancelled()
+            await asyncio.sleep(DROP_RETRY_S)
+            pending, self._pending_drops = self._pending_drops, []
+            for drop in pending:
+                try:
+                    await self._finish_drop(drop)
+                    self.stats["drops_recovered"] += 1
+                except asyncio.CancelledError:
+                    self._pending_drops.append(drop)
+                    raise
+                except Exception:
+                    stop_if_cancelled()
+                    drop.attempts += 1
+                    self._pending_drops.append(drop)
+                    if drop.attempts in (1, 10, 100):
+                        logger.warning("drop bookkeeping still failing", extra={
+                            "sid": drop.sid, "room_id": drop.room_id,
+                            "attempts": drop.attempts})
+
+    async def _finish_drop(self, drop: PendingDrop) -> None:
+        if drop.slot is None:
+            await self.rooms.store.leave_spectator(drop.room_id, drop.sid)
+            return
+        before = await self.rooms.store.leave_member(
+            drop.room_id, user_id=drop.user_id, sid=drop.sid, now_ms=now_ms(), keep_slot=True)
+        if before is None:
+            return  # gone already, or resumed by a newer connection
+        self.sweeper.schedule(drop.room_id, self.settings.resume_window_s + 0.25)
+        await self.emit("member_state", {"slot": drop.slot, "attention": before.attention,
+                                         "since_ms": now_ms(), "connected": False},
+                        room=sio_room(drop.room_id))
 
     async def disconnect_all(self) -> None:
         """Drain this node (shutdown): tell every socket to reconnect (``server_shutdown
