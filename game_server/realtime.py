@@ -215,6 +215,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _finish_drop(self, drop: PendingDrop) -> None:
         if drop.slot is None:
             await self.rooms.store.leave_spectator(drop.room_id, drop.sid)
+            await self._announce_spectators(drop.room_id)
             return
         before = await self.rooms.store.leave_member(
             drop.room_id, user_id=drop.user_id, sid=drop.sid, now_ms=now_ms(), keep_slot=True)
@@ -484,6 +485,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.relay.add_recipient(room_id, conn.sid, None)
             state = await self._state(room_id)
             await self.emit("room_state", state, to=conn.sid)
+            await self._announce_spectators(room_id)
             return ok(room=state, slot=None, resume_token=None)
 
         await self.watcher.stop(conn.sid)  # a member's frames are the room's, not a replay's
@@ -546,6 +548,7 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.leave_room(conn.sid, sio_room(room_id))
         if slot is None:
             await self.rooms.store.leave_spectator(room_id, conn.sid)
+            await self._announce_spectators(room_id)
             return
         self.game.member_departed(room_id)
         self._close_tracker(conn, room_id)
@@ -560,6 +563,11 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                             room=sio_room(room_id))
         else:
             await self._announce_left(room_id, before)
+
+    async def _announce_spectators(self, room_id: str) -> None:
+        """``spectators {count}`` to the room: someone started or stopped watching."""
+        await self.emit("spectators", {"count": await self.rooms.store.spectator_count(room_id)},
+                        room=sio_room(room_id))
 
     async def _announce_left(self, room_id: str, member: Member) -> None:
         self.relay.clear_slot(room_id, member.slot)

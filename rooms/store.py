@@ -275,6 +275,10 @@ class RoomStore:
     async def leave_spectator(self, room_id: str, sid: str) -> bool:
         return bool(await self._redis.hdel(self._keys.room(room_id).spectators, sid))
 
+    async def spectator_count(self, room_id: str) -> int:
+        """Spectators of the room, on every node."""
+        return int(await self._redis.hlen(self._keys.room(room_id).spectators))
+
     async def members(self, room_id: str) -> list[Member]:
         raw = await self._redis.hvals(self._keys.room(room_id).members)
         return sorted((Member.from_json(r) for r in raw), key=lambda m: m.slot)

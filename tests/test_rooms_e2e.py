@@ -53,6 +53,12 @@ async def test_members_and_spectator_relay(server: RunningServer, api: Api,
     assert all(s != slot_a for s, _ in received_frames(ann))
     assert all(s != slot_b for s, _ in received_frames(bob))
 
+    # the room hears when someone starts or stops watching
+    assert (await ann.wait_for("spectators"))["count"] == 1
+    assert (await spec.call("room_leave"))["ok"]
+    await ann.wait_for("spectators", lambda d: d["count"] == 0)
+    assert [d["count"] for d in bob.of("spectators")] == [1, 0]
+
 
 async def test_frames_stay_in_their_room(server: RunningServer, api: Api,
                                          sio_clients: list[SioClient]) -> None:

@@ -363,6 +363,7 @@ export interface ServerEvents {
   reward: RewardEvent;
   chat_message: ChatMessage;
   ghost_race: { ghosts: GhostRaceEntry[] };
+  spectators: { count: number };
   replay_event: ReplayEvent;
   replay_ended: { recording_id: string };
   server_shutdown: ServerShutdown;

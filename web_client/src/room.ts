@@ -176,6 +176,11 @@ export function memberLeft(view: RoomView, e: MemberChange): RoomView {
   return { ...view, members, frames };
 }
 
+/** `spectators`: someone started or stopped watching the room. */
+export function spectatorsChanged(view: RoomView, e: { count: number }): RoomView {
+  return e.count === view.spectators ? view : { ...view, spectators: e.count };
+}
+
 /** `member_state`: a member's attention (and connection) changed. Unknown slots are
  * ignored (a state can overtake its `member_joined` across nodes; the next RoomState
  * repairs it). */

@@ -19,7 +19,7 @@ import type {
 import {
   bossChanged, chatReceived, decodeFrames, framesDecoded, fromJoinAck, fromReplay,
   fromRoomState, ghostRaceChanged, memberJoined, memberLeft, memberState, olderMessages,
-  timerChanged, type DecodedFrames, type RoomView,
+  spectatorsChanged, timerChanged, type DecodedFrames, type RoomView,
 } from "./room";
 import { StudySocket } from "./socket";
 
@@ -108,6 +108,7 @@ export class StudySession {
     this.socket.on("member_joined", (e) => this.updateIf((v) => memberJoined(v, e)));
     this.socket.on("member_left", (e) => this.updateIf((v) => memberLeft(v, e)));
     this.socket.on("member_state", (e) => this.updateIf((v) => memberState(v, e)));
+    this.socket.on("spectators", (e) => this.updateIf((v) => spectatorsChanged(v, e)));
     this.socket.on("timer", (t) => this.updateIf((v) => timerChanged(v, t)));
     this.socket.on("frames", (data) => {
       const frames = decodeFrames(data);

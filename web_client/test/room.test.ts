@@ -4,7 +4,7 @@ import type { RoomState, TimerState } from "../src/protocol";
 import {
   MAX_MESSAGES, bossChanged, changedBesidesFrames, chatReceived, decodeFrames, framesDecoded, framesReceived,
   fromJoinAck, fromReplay, fromRoomState, ghostRaceChanged, memberJoined, memberLeft,
-  memberState, membersBySlot, olderMessages, timerChanged,
+  memberState, membersBySlot, olderMessages, spectatorsChanged, timerChanged,
 } from "../src/room";
 import { describeRoom, describeTimer, formatDuration } from "../src/view";
 
@@ -27,6 +27,14 @@ function state(overrides: Partial<RoomState> = {}): RoomState {
 const scores = new Array<number>(51).fill(0.5);
 
 describe("room view", () => {
+  it("follows the spectator count", () => {
+    const v0 = fromJoinAck({ room: state(), slot: 0, resume_token: "t", resumed: false });
+    const v1 = spectatorsChanged(v0, { count: v0.spectators + 2 });
+    expect(v1.spectators).toBe(v0.spectators + 2);
+    expect(spectatorsChanged(v1, { count: v1.spectators })).toBe(v1);
+    expect(changedBesidesFrames(v0, v1)).toBe(true);
+  });
+
   it("starts from the join ack and follows member events without mutating", () => {
     const v0 = fromJoinAck({ room: state(), slot: 0, resume_token: "t", resumed: false });
     expect(v0.mySlot).toBe(0);

@@ -18,9 +18,6 @@ import { AvatarPanel, BossCard, ChatBox, MemberList, RaceList, RewardCard, Ring 
 
 /** Page refresh interval (ring, badges), ms: frames go to the stage as they arrive. */
 export const RENDER_INTERVAL_MS = 250;
-/** How often the spectator count is re-read (`GET /api/rooms/{id}`), ms: members hear of
- * spectators only in their own join's RoomState. */
-export const SPECTATORS_POLL_MS = 10_000;
 /** Where recordings for "play a recording instead of the camera" are listed. */
 export const RECORDINGS_URL = "/recordings/";
 
@@ -278,20 +275,6 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
   // --- session -------------------------------------------------------------------------
   let chat: ChatBox | null = null;
   let lastView: RoomView | null = null;
-  let spectators: number | null = null;
-
-  async function pollSpectators(): Promise<void> {
-    try {
-      const room = await app.get<{ spectators: number }>(`/api/rooms/${encodeURIComponent(roomId)}`);
-      if (room.spectators !== spectators) {
-        spectators = room.spectators;
-        dirty = true;
-      }
-    } catch {
-      // the count stays as last known
-    }
-  }
-
   function render(): void {
     const view = session?.room ?? null;
     if (session === null || view === null || view.roomId !== roomId) return;
@@ -301,7 +284,7 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
     dirty = false;
     setText(title, view.name);
     const invite = knownInvite(roomId);
-    const watching = spectators ?? view.spectators;
+    const watching = view.spectators;
     setText(info, `${view.members.size}/${view.capacity} members · ${watching} watching`
       + (role === "spectator" ? " · you are watching" : "")
       + ` · link ${location.origin}${location.pathname}${routeHash({ page: "room", roomId })}`
@@ -370,13 +353,11 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
   const badges = setInterval(() => {
     dirty = true; // "for m:ss" on the badges advances
   }, 1000);
-  const poll = setInterval(() => void pollSpectators(), SPECTATORS_POLL_MS);
 
   return () => {
     disposed = true;
     clearInterval(timer);
     clearInterval(badges);
-    clearInterval(poll);
     unsubscribe();
     stopFace();
     panel.dispose();
