@@ -138,6 +138,26 @@ class LobbyOut(BaseModel):
     next_cursor: str | None
 
 
+class TimerOptionsOut(BaseModel):
+    """What ``timer_start`` accepts on this server: ``focus_choices_min`` (empty: any
+    length within the phase bounds), phase bounds in s, most focus phases per set."""
+
+    focus_choices_min: list[float]
+    min_phase_s: float
+    max_phase_s: float
+    max_cycles: int
+
+
+@router.route("GET", "/api/timer-options", response=TimerOptionsOut, auth=False)
+async def timer_options(request: web.Request) -> web.Response:
+    """The timer settings a room owner may choose (the server's configuration), so clients
+    offer exactly those."""
+    s = request.app[DEPS].settings
+    return model_response(TimerOptionsOut(
+        focus_choices_min=list(s.timer_focus_choices_min), min_phase_s=s.timer_min_phase_s,
+        max_phase_s=s.timer_max_phase_s, max_cycles=s.timer_max_cycles))
+
+
 @router.route("GET", "/api/rooms", query=LobbyQuery, response=LobbyOut, auth=False)
 async def lobby(request: web.Request) -> web.Response:
     """The lobby: public rooms with live occupancy and timer phase.

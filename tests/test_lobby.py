@@ -180,3 +180,13 @@ async def test_invite_lookups_are_rate_limited_per_user(server: RunningServer,
     status, _ = await api.call("POST", "/api/rooms/join", {"invite_code": room["invite_code"]},
                                owner)
     assert status == 200
+
+
+async def test_timer_options_are_the_servers(server: RunningServer, api: Api) -> None:
+    status, body = await api.call("GET", "/api/timer-options")
+    assert status == 200
+    s = server.settings
+    assert body == {"focus_choices_min": list(s.timer_focus_choices_min),
+                    "min_phase_s": s.timer_min_phase_s, "max_phase_s": s.timer_max_phase_s,
+                    "max_cycles": s.timer_max_cycles}
+    assert body["focus_choices_min"] == [15, 25, 45, 60]

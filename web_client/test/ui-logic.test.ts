@@ -5,7 +5,7 @@ import {
   streakCalendar,
 } from "../src/ui/format";
 import { parseRoute, routeHash, type Route } from "../src/ui/route";
-import { phaseTotalMs, readTimer, ringStroke, timerText } from "../src/ui/timer";
+import { focusChoices, phaseTotalMs, readTimer, ringStroke, timerText } from "../src/ui/timer";
 import { recordingUrls } from "../src/ui/roompage";
 import { chartData } from "../src/ui/progress";
 
@@ -195,5 +195,18 @@ describe("avatar members", () => {
     const k = membersKey(v);
     expect(membersKey(memberState(v, { slot: 1, attention: "idle", since_ms: 5 }))).toBe(k);
     expect(membersKey(memberState(v, { slot: 1, attention: "no_face", since_ms: 5 }))).not.toBe(k);
+  });
+});
+
+
+describe("timer options", () => {
+  it("offers the server's focus lengths, or the usual ones within its bounds", () => {
+    const opts = { focus_choices_min: [25, 50], min_phase_s: 60, max_phase_s: 14_400,
+      max_cycles: 12 };
+    expect(focusChoices(opts)).toEqual([25, 50]);
+    expect(focusChoices(null)).toEqual([15, 25, 45, 60]);
+    expect(focusChoices({ ...opts, focus_choices_min: [], max_phase_s: 1800 }))
+      .toEqual([15, 25]);
+    expect(focusChoices({ ...opts, focus_choices_min: [], min_phase_s: 7200 })).toEqual([120]);
   });
 });

@@ -13,7 +13,7 @@ import { loadRecordingSource, type RecordingSourceLike } from "./avatars";
 import { describeError, h, setText } from "./dom";
 import { knownInvite } from "./lobby";
 import { routeHash } from "./route";
-import { BREAK_CHOICES, FOCUS_CHOICES } from "./timer";
+import { BREAK_CHOICES, FOCUS_CHOICES, focusChoices, type TimerOptions } from "./timer";
 import { AvatarPanel, BossCard, ChatBox, MemberList, RaceList, RewardCard, Ring } from "./widgets";
 
 /** Page refresh interval (ring, badges), ms: frames go to the stage as they arrive. */
@@ -81,6 +81,15 @@ export function mountRoom(app: App, root: HTMLElement, roomId: string, role: Rol
     h("select", { name }, ...choices.map((c) => h("option", { value: c, selected: c === value },
       `${c} min`)));
   const focusSel = select(FOCUS_CHOICES, 25, "focus_min");
+  // offer exactly the server's focus lengths (GET /api/timer-options)
+  app.get<TimerOptions>("/api/timer-options").then((options) => {
+    const choices = focusChoices(options);
+    const keep = choices.includes(Number(focusSel.value)) ? Number(focusSel.value)
+      : choices.includes(25) ? 25 : choices[0]!;
+    focusSel.replaceChildren(...choices.map((c) => h("option",
+      { value: c, selected: c === keep }, `${c} min`)));
+    cyclesIn.max = String(options.max_cycles);
+  }, () => { /* keep the defaults */ });
   const breakSel = select(BREAK_CHOICES, 5, "break_min");
   const longSel = select([15, 20, 30], 15, "long_break_min");
   const cyclesIn = h("input", { type: "number", min: 1, max: 12, value: 4, name: "cycles" });

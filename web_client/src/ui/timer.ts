@@ -83,4 +83,22 @@ export interface TimerChoice {
 }
 
 export const FOCUS_CHOICES: readonly number[] = [15, 25, 45, 60];
+
+/** `GET /api/timer-options`: what the server's `timer_start` accepts. */
+export interface TimerOptions {
+  focus_choices_min: number[];
+  min_phase_s: number;
+  max_phase_s: number;
+  max_cycles: number;
+}
+
+/** The focus lengths to offer, min: the server's choices, or (any length allowed) the
+ * usual ones within its phase bounds. */
+export function focusChoices(options: TimerOptions | null): readonly number[] {
+  if (options === null) return FOCUS_CHOICES;
+  if (options.focus_choices_min.length > 0) return options.focus_choices_min;
+  const fits = FOCUS_CHOICES.filter((m) => m * 60 >= options.min_phase_s
+    && m * 60 <= options.max_phase_s);
+  return fits.length > 0 ? fits : [Math.max(1, Math.ceil(options.min_phase_s / 60))];
+}
 export const BREAK_CHOICES: readonly number[] = [5, 10, 15];
