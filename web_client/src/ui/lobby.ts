@@ -12,6 +12,9 @@ import { describeError, h, setText } from "./dom";
 import { lobbyStatus } from "./format";
 import { routeHash } from "./route";
 
+/** Pages of 50 public rooms the lobby reads per refresh. */
+const LOBBY_PAGES = 4;
+
 const NAME_KEY = "studyverse.display_name";
 /** Lobby refresh interval, ms. */
 export const LOBBY_REFRESH_MS = 5_000;
@@ -98,9 +101,20 @@ export function mountLobby(app: App, root: HTMLElement): () => void {
   // --- rooms ---------------------------------------------------------------------------
   async function refreshRooms(): Promise<void> {
     try {
-      const page = await app.api.request<LobbyPage>("GET", "/api/rooms?limit=50");
-      lobby = page.rooms;
-      setText(roomsNote, lobby.length === 0 ? "No public rooms yet: create one." : "");
+      // follow next_cursor for up to LOBBY_PAGES pages (the busiest rooms come first)
+      const found: LobbyRoom[] = [];
+      let cursor: string | null = null;
+      for (let i = 0; i < LOBBY_PAGES; i++) {
+        const query: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+        const page: LobbyPage = await app.api.request<LobbyPage>("GET",
+          `/api/rooms?limit=50${query}`);
+        found.push(...page.rooms);
+        cursor = page.next_cursor;
+        if (cursor === null) break;
+      }
+      lobby = found;
+      setText(roomsNote, lobby.length === 0 ? "No public rooms yet: create one."
+        : cursor !== null ? `Showing the first ${lobby.length} public rooms.` : "");
       renderRooms();
     } catch (err) {
       setText(roomsNote, `room list: ${describeError(err)}`);
