@@ -50,6 +50,7 @@ from rooms.store import text
 logger = logging.getLogger(__name__)
 
 FRAMES, HELLO, BYE = b"F", b"H", b"B"
+RENEW_REPLIES = 4  # replies of FrameBus._renew's commands
 LISTEN_POLL_S = 0.05  # the listener's read timeout: subscription changes wait at most this
 
 
@@ -213,15 +214,23 @@ class FrameBus:
         now = int(self._clock_ms())
         async with self._redis.pipeline(transaction=False) as pipe:
             for room_id in rooms:
-                key = self._keys.room(room_id).frame_nodes
-                pipe.zremrangebyscore(key, "-inf", now)
-                pipe.zadd(key, {self.node_id: now + self.presence_ttl_ms})
-                pipe.pexpire(key, self.presence_ttl_ms)
-                pipe.zrange(key, 0, -1)
+                self._renew(pipe, room_id, now)
             replies = await pipe.execute()
         for i, room_id in enumerate(rooms):
-            if room_id in self._open:
-                self._peers[room_id] = {text(n) for n in replies[4 * i + 3]} - {self.node_id}
+            self._set_peers(room_id, replies[RENEW_REPLIES * i + RENEW_REPLIES - 1])
+
+    def _renew(self, pipe: Any, room_id: str, now: int) -> None:
+        """Queue on ``pipe`` the renewal of this node's presence in ``room_id``; the last of
+        its ``RENEW_REPLIES`` replies is the room's nodes."""
+        key = self._keys.room(room_id).frame_nodes
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {self.node_id: now + self.presence_ttl_ms})
+        pipe.pexpire(key, self.presence_ttl_ms)
+        pipe.zrange(key, 0, -1)
+
+    def _set_peers(self, room_id: str, nodes: list[Any]) -> None:
+        if room_id in self._open:
+            self._peers[room_id] = {text(n) for n in nodes} - {self.node_id}
 
     async def close(self) -> None:
         """Shutdown: leave every room's presence set and say bye (best effort)."""
@@ -246,17 +255,11 @@ class FrameBus:
                 await self._leave(room_id)
 
     async def _enter(self, room_id: str) -> None:
-        k = self._keys.room(room_id)
-        now = int(self._clock_ms())
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(k.frame_nodes, "-inf", now)
-            pipe.zadd(k.frame_nodes, {self.node_id: now + self.presence_ttl_ms})
-            pipe.pexpire(k.frame_nodes, self.presence_ttl_ms)
-            pipe.zrange(k.frame_nodes, 0, -1)
-            pipe.publish(k.frames_channel, message(HELLO, self.node_id))
+            self._renew(pipe, room_id, int(self._clock_ms()))
+            pipe.publish(self._keys.room(room_id).frames_channel, message(HELLO, self.node_id))
             replies = await pipe.execute()
-        if room_id in self._open:
-            self._peers[room_id] = {text(n) for n in replies[3]} - {self.node_id}
+        self._set_peers(room_id, replies[RENEW_REPLIES - 1])
         self.stats["bus_rooms_opened"] += 1
 
     async def _leave(self, room_id: str) -> None:

@@ -76,6 +76,7 @@ SELECT {COLUMNS} FROM ghost_recordings r JOIN users u ON u.id = r.user_id
 WHERE r.room_id = $1 AND r.set_started_at = $2 AND r.phase_index = $3
 ORDER BY r.started_at, r.user_id"""
 SELECT_CHUNK = "SELECT data FROM ghost_chunks WHERE recording_id = $1 AND idx = $2"
+SELECT_CHUNKS = "SELECT data FROM ghost_chunks WHERE recording_id = $1 ORDER BY idx"
 SET_VISIBILITY = "UPDATE ghost_recordings SET visibility = $2 WHERE id = $1"
 SELECT_IDS_OF_USER = "SELECT id FROM ghost_recordings WHERE user_id = $1"
 DELETE = "DELETE FROM ghost_recordings WHERE id = $1"  # chunks go by ON DELETE CASCADE
@@ -198,6 +199,11 @@ class GhostRepo:
     async def chunk(self, recording_id: uuid.UUID, idx: int) -> bytes | None:
         data = await self._pool.fetchval(SELECT_CHUNK, recording_id, idx)
         return None if data is None else bytes(data)
+
+    async def chunks(self, recording_id: uuid.UUID) -> list[bytes]:
+        """Every stored chunk of the recording in timeline order, in one query (indices may
+        skip: a latecomer's recording has no chunks before its arrival)."""
+        return [bytes(r["data"]) for r in await self._pool.fetch(SELECT_CHUNKS, recording_id)]
 
     async def set_visibility(self, recording_id: uuid.UUID, visibility: Visibility) -> None:
         await self._pool.execute(SET_VISIBILITY, recording_id, visibility)

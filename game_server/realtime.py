@@ -34,7 +34,7 @@ from game_server.interruption_repo import InterruptionRow, InterruptionWriter
 from game_server.limits import TokenBucket, ViolationScore
 from game_server.recorder import Recorder
 from game_server.relay import FrameRelay
-from game_server.replay_watch import ReplayWatcher, WatchError
+from game_server.replay_watch import ReplayWatcher
 from game_server.room_service import ChatRejected, RoomService
 from game_server.schemas import (
     ChatSend,
@@ -367,11 +367,8 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         async def run(conn: Connection, p: ReplayWatch) -> dict[str, Any]:
             if conn.slot is not None:
                 raise CommandError("conflict", "a room member cannot watch a replay")
-            try:
-                state = await self.watcher.watch(conn.sid, conn.user_id, p.recording_id,
-                                                 p.speed, p.whole_room)
-            except WatchError as exc:
-                raise CommandError(exc.code, str(exc)) from None
+            state = await self.watcher.watch(conn.sid, conn.user_id, p.recording_id,
+                                             p.speed, p.whole_room)
             return ok(replay=state)
         return await self._command(sid, data, ReplayWatch, run)
 
@@ -380,11 +377,8 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         as in ``replay_watch``); a seek re-sends ``member_state`` at the new position.
         Errors: ``conflict`` (no replay running), ``bad_request``."""
         async def run(conn: Connection, p: ReplayControl) -> dict[str, Any]:
-            try:
-                state = await self.watcher.control(conn.sid, paused=p.paused, speed=p.speed,
-                                                   seek_ms=p.seek_ms)
-            except WatchError as exc:
-                raise CommandError(exc.code, str(exc)) from None
+            state = await self.watcher.control(conn.sid, paused=p.paused, speed=p.speed,
+                                               seek_ms=p.seek_ms)
             return ok(replay=state)
         return await self._command(sid, data, ReplayControl, run)
 

@@ -58,6 +58,7 @@ from avatars.timeline import (
 )
 from game_server.ghost_repo import GhostRepo, Recording
 from game_server.task_guard import stop_if_cancelled
+from rooms.store import RoomError
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ Send = Callable[[str, str, Any], Awaitable[None]]
 FRAME_PERIOD_S = 0.1  # the timeline's 10 fps, at speed 1
 
 
-class WatchError(Exception):
-    """A refused replay command; ``code`` is the wire error code."""
+class WatchError(RoomError):
+    """A refused replay command; ``code`` is the wire error code (a RoomError, so the
+    command handler answers it like the store's refusals)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -280,16 +282,8 @@ class ReplayWatcher:
             await self.stop(sid)
 
     async def _load(self, rec: Recording) -> Recorded:
-        """Read every stored chunk (indices may skip: a latecomer's recording has none
-        before its arrival) and decode them in a worker thread."""
-        blobs: list[bytes] = []
-        limit = rec.chunk_count + rec.duration_ms // 1000 + 2  # chunks are >= 1 s
-        idx = 0
-        while len(blobs) < rec.chunk_count and idx < limit:
-            data = await self.repo.chunk(rec.id, idx)
-            if data is not None:
-                blobs.append(data)
-            idx += 1
+        """Read the recording's chunks and decode them in a worker thread."""
+        blobs = await self.repo.chunks(rec.id)
         return await asyncio.to_thread(decode_recorded, rec.duration_ms, blobs)
 
     @staticmethod
