@@ -137,10 +137,15 @@ async def refresh(request: web.Request) -> web.Response:
 
 @router.route("POST", "/api/auth/logout", body=RefreshBody, status=204)
 async def logout(request: web.Request) -> web.Response:
-    """Revoke the refresh token's family and close the user's sockets on this node."""
+    """Revoke the refresh token's family and close the user's sockets on every node.
+
+    This node closes its own sockets of the user at once; the other nodes close theirs on
+    the control channel's request (game_server.node_control), and the answer waits for them
+    (at most ``NodeControl.ack_timeout_s``, 2 s). A node cut off from Redis at that moment
+    misses the request. The access token stays valid until it expires."""
     deps = request.app[DEPS]
     identity = authenticate(request, deps)
     body = await parse(request, RefreshBody)
     await deps.accounts.logout(identity.user_id, body.refresh_token)
-    await deps.disconnect_user(str(identity.user_id))
+    await deps.disconnect_user(str(identity.user_id), "logout")
     return web.Response(status=204)

@@ -5,9 +5,9 @@ Postgres rows are found and removed by ``privacy_repo`` (every table with a fore
 to users(id), discovered at run time). Live state in Redis is erased here, family by
 family (rooms.keys, game_server.rate_limit):
 
-- ``room:{id}:*`` of rooms the user owns: the room's sockets are told (``error``
-  not_found) and this node's are closed; every key of the room is deleted and the room
-  leaves ``timers:due``.
+- ``room:{id}:*`` of rooms the user owns: the room's sockets, on every node, are told
+  (``error`` not_found) and closed (game_server.node_control); every key of the room is
+  deleted and the room leaves ``timers:due``.
 - ``room:{id}:users`` / ``:members``: the user's slot is freed as a leave would
   (``leave_member``), its relay slot cleared, and the room gets ``member_left``.
 - ``room:{id}:spectators``: entries whose record names the user are removed.
@@ -21,8 +21,10 @@ family (rooms.keys, game_server.rate_limit):
   sorted-set members containing it are removed.
 
 Resume tokens live inside member records, so they go with the slot. Order: the user's
-sockets on this node are closed first (no new frames, attention or interruptions), queued
-interruptions are flushed, Postgres is erased, then Redis. Repeating the call finishes a
+sockets are closed first, on every node (no new frames, attention or interruptions; the
+other nodes close theirs on the control channel's request, waited for up to
+``NodeControl.ack_timeout_s``), this node's queued interruptions are flushed, Postgres is
+erased, then Redis. Repeating the call finishes a
 cleanup an error interrupted: with the user already gone from Postgres it still clears
 Redis and answers 204.
 """
@@ -103,7 +105,8 @@ async def delete_me(request: web.Request) -> web.Response:
     await parse(request, DeleteMeBody)
     user_id = str(identity.user_id)
     stats: Counter[str] = Counter()
-    stats["sockets_closed"] = await deps.disconnect_user(user_id)
+    # every node's sockets of the user (those of nodes answering in time are counted)
+    stats["sockets_closed"] = await deps.disconnect_user(user_id, "account_deleted")
     await deps.namespace.interruptions.drain(timeout_s=2)
     recordings = await GhostRepo(deps.pool).ids_of(identity.user_id)
     erased = await PrivacyRepo(deps.pool).erase(identity.user_id)
@@ -177,17 +180,14 @@ async def erase_live_state(deps: Deps, user_id: str, owned_rooms: list[str],
 
 
 async def close_room(deps: Deps, room_id: str) -> int:
-    """Delete a live room: tell its sockets, close this node's, delete every key."""
-    ns = deps.namespace
-    await ns.emit("error", {"code": "not_found", "message": "this room was deleted"},
-                  room=sio_room(room_id))
-    sids = [sid for sid, conn in ns.connections.items() if conn.room_id == room_id]
-    for sid in sids:
-        await ns.disconnect(sid)
+    """Delete a live room: its sockets on every node get ``error`` not_found and are closed
+    (``NodeControl.close_room``), then every key of the room is deleted; returns the sockets
+    closed (this node's, and the other nodes' that answered in time)."""
+    closed = await deps.node_control.close_room(room_id)
     k = deps.keys.room(room_id)
     await deps.redis.delete(*k.all())
     await deps.redis.zrem(deps.keys.timers_due(), room_id)
-    return len(sids)
+    return closed
 
 
 async def free_slot(deps: Deps, room_id: str, user_id: str) -> int:

@@ -38,6 +38,7 @@ from game_server.http_api import add_routes, errors_middleware
 from game_server.interruption_repo import InterruptionRepo, InterruptionWriter
 from game_server.metrics import REGISTRY, MetricSources, make_registry, metrics
 from game_server.migrate import apply_migrations
+from game_server.node_control import NodeControl
 from game_server.node_presence import NodePresence
 from game_server.passwords import PasswordService
 from game_server.progress_repo import ProgressRepo
@@ -211,19 +212,14 @@ async def _services(app: web.Application, settings: Settings,
                 concurrency=settings.password_hash_concurrency,
                 queue_max=settings.password_hash_queue_max), namespace.issuer)
 
-        async def disconnect_user(user_id: str) -> int:
-            """Close this node's sockets of one user (logout)."""
-            assert namespace is not None
-            sids = [sid for sid, c in namespace.connections.items() if c.user_id == user_id]
-            for sid in sids:
-                await namespace.disconnect(sid)
-            return len(sids)
-
+        node_control = NodeControl(redis, KeySpace(settings.redis_prefix), namespace,
+                                   node_id=node_id)
         app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, users,
                          rooms, relay, sio, namespace, game, accounts=accounts,
                          limiter=RateLimiter(redis, settings.redis_prefix),
-                         disconnect_user=disconnect_user, progress=progress,
-                         keys=KeySpace(settings.redis_prefix), frame_bus=frame_bus)
+                         disconnect_user=node_control.disconnect_user, progress=progress,
+                         keys=KeySpace(settings.redis_prefix), frame_bus=frame_bus,
+                         node_control=node_control)
         app[REGISTRY] = make_registry(MetricSources(node_id, counters={
             "relay": lambda: relay.stats, "realtime": lambda: namespace.stats
             if namespace is not None else {}, "game": lambda: game.stats,
@@ -271,7 +267,12 @@ async def _services(app: web.Application, settings: Settings,
                  asyncio.create_task(recorder.run(), name="ghost-recorder"),
                  asyncio.create_task(recorder.run_writer(), name="ghost-writer"),
                  asyncio.create_task(replay.run_frames(), name="ghost-replay-frames"),
-                 asyncio.create_task(replay.run_control(), name="ghost-replay-control")]
+                 asyncio.create_task(replay.run_control(), name="ghost-replay-control"),
+                 asyncio.create_task(node_control.run_listener(), name="node-control")]
+        # subscribed before the first client arrives, so no logout elsewhere misses it
+        if not await node_control.wait_listening(5):
+            logger.warning("node control channel not subscribed yet; still retrying",
+                           extra={"node_id": node_id})
         logger.info("node started", extra={"node_id": node_id})
         yield
     finally:

@@ -15,6 +15,7 @@ from game_server.auth import TokenIssuer
 from game_server.config import Settings
 from game_server.frame_bus import FrameBus
 from game_server.game import GameService
+from game_server.node_control import NodeControl, Reason
 from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
 from game_server.realtime import StudyNamespace
@@ -39,10 +40,12 @@ class Deps:
     game: GameService
     accounts: AccountService
     limiter: RateLimiter
-    disconnect_user: Callable[[str], Awaitable[int]]  # closes a user's sockets; returns count
+    # (user_id, reason): closes the user's sockets on every node (NodeControl.disconnect_user)
+    disconnect_user: Callable[[str, Reason], Awaitable[int]]
     progress: ProgressRepo
     keys: KeySpace  # every Redis key name (rooms.keys)
     frame_bus: FrameBus  # cross-node frames (game_server.frame_bus)
+    node_control: NodeControl  # cross-node logout and room close (game_server.node_control)
 
 
 DEPS = web.AppKey("deps", Deps)

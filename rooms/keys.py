@@ -19,6 +19,7 @@ Key families (all under ``prefix``):
 | ``node:{<id>}:rooms`` | set | game_server.node_presence | rooms with its sockets |
 | ``node:{<id>}:reaping`` | string | game_server.node_presence | reap claim (PX) |
 | ``room:{<id>}:frames`` | channel | game_server.frame_bus | cross-node frame batches |
+| ``nodes:control`` | channel | game_server.node_control | cross-node control (logout, room close) |
 
 Game state (owner module rooms.game_store):
 
@@ -112,6 +113,11 @@ class KeySpace:
     def node_reaping(self, node_id: str) -> str:
         """A claim on reaping a dead node (one reaper at a time)."""
         return f"{self.prefix}node:{{{node_id}}}:reaping"
+
+    def nodes_control(self) -> str:
+        """The pub/sub channel every node listens on for cross-node control messages
+        (game_server.node_control): a channel, not a key."""
+        return f"{self.prefix}nodes:control"
 
     def awards_stream(self) -> str:
         """The stream of progress awards waiting for Postgres."""
