@@ -7,6 +7,9 @@ parent -> ``("go", t0_s, warmup_s, seconds_s, grace_s)`` (``t0_s`` on ``time.mon
 worker streams from t0 to the end of the window, waits ``grace_s`` for frames in flight,
 then sends ``("result", figures)`` and exits.
 
+Several nodes: member i of every room connects to node i % N (``WorkerSpec.base_urls``);
+slots are room-wide, so the accounting is the same and latency includes the Redis hop.
+
 Sending: each client streams the recording at ``fps`` from its own offset, with phases spread
 over 8 slots per frame period (real clients are not in lockstep). Seq numbers start at 0 and
 do not wrap in a run (< 65536 frames). A frame is in the window when its capture time is.
@@ -42,10 +45,12 @@ _ENTRY_PEEK: Final = struct.Struct("<BxxHI")
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What one worker drives. ``rooms``: (room id, one token per member; None = no auth)."""
+    """What one worker drives. ``rooms``: (room id, one token per member; None = no auth).
+    ``base_urls``: the nodes; member i of every room connects to ``base_urls[i % len]``, so
+    with several nodes each room's frames must cross nodes (game_server.frame_bus)."""
 
     index: int
-    base_url: str
+    base_urls: list[str]
     rooms: list[tuple[str, list[str | None]]]
     recording: str | None
     fps: float
@@ -102,14 +107,15 @@ def _receiver(m: Member, tally: Tally) -> Any:
     return on_frames
 
 
-async def _join(spec: WorkerSpec, session: aiohttp.ClientSession, m: Member, room_id: str,
-                token: str | None, tally: Tally, gate: asyncio.Semaphore) -> str | None:
+async def _join(spec: WorkerSpec, session: aiohttp.ClientSession, m: Member, base_url: str,
+                room_id: str, token: str | None, tally: Tally,
+                gate: asyncio.Semaphore) -> str | None:
     def on_event(name: str, data: Any) -> None:
         if name == "error":
             tally.server_errors[str(data.get("code") if isinstance(data, dict) else data)] += 1
 
     async with gate:
-        client = LeanClient(session, spec.base_url, on_frames=_receiver(m, tally),
+        client = LeanClient(session, base_url, on_frames=_receiver(m, tally),
                             on_event=on_event, deflate=spec.deflate)
         try:
             await client.connect({"token": token} if token is not None else None)
@@ -118,10 +124,10 @@ async def _join(spec: WorkerSpec, session: aiohttp.ClientSession, m: Member, roo
             ack = await client.call("room_join", body, timeout_s=30)
         except Exception as exc:
             await client.close()
-            return f"{type(exc).__name__}: {exc}"
+            return f"{base_url}: {type(exc).__name__}: {exc}"
         if not isinstance(ack, dict) or not ack.get("ok"):
             await client.close()
-            return f"room_join refused: {ack}"
+            return f"{base_url}: room_join refused: {ack}"
         m.client, m.slot = client, int(ack["slot"])
         return None
 
@@ -190,9 +196,10 @@ async def _run(spec: WorkerSpec, conn: Connection) -> None:
     async with aiohttp.ClientSession(connector=connector) as session:
         gate = asyncio.Semaphore(spec.connect_concurrency)
         failures = await asyncio.gather(*(
-            _join(spec, session, m, room_id, token, tally, gate)
+            _join(spec, session, m, spec.base_urls[i % len(spec.base_urls)], room_id, token,
+                  tally, gate)
             for (room_id, tokens), members in zip(spec.rooms, rooms, strict=True)
-            for m, token in zip(members, tokens, strict=True)))
+            for i, (m, token) in enumerate(zip(members, tokens, strict=True))))
         errors = [f for f in failures if f is not None]
         conn.send(("ready", {"joined": len(failures) - len(errors), "failed": len(errors),
                              "failures": errors[:3], "pid": os.getpid()}))

@@ -5,7 +5,8 @@ every thread to the given CPUs (children it starts afterwards inherit that), and
 stops: SIGTERM, then SIGKILL after a grace period, then any embedded engine still running
 under its data directory (pgserver's postmaster is re-parented away from the server, so
 killing the server alone can leave it behind). Only processes whose command line names
-this run's private data directory are touched. Linux only (/proc).
+this run's private data directory are touched. ``NodeCluster`` runs several such servers
+on one shared Redis + Postgres. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -148,6 +152,71 @@ class ServerProcess:
             _terminate(pid, 5.0)
 
     def __enter__(self) -> ServerProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NodeCluster:
+    """``nodes`` ``studyverse serve`` processes on one Redis and one Postgres; a context
+    manager. The engines are ``REDIS_URL``/``DATABASE_URL`` from the environment, or embedded
+    ones started here under ``directory`` (they inherit this process's CPU affinity, as a
+    single server's own embedded engines do). Every node gets the same JWT key (a token
+    from one node is valid on all), a Redis key prefix private to this run, and is pinned to
+    ``cpus``. ``servers``: the nodes in start order; ``redis_pid``: the embedded Redis
+    process, None with an external one. ``start`` raises RuntimeError (engine or node failed
+    to start, with the node's log tail); ``stop`` is idempotent and stops everything."""
+
+    def __init__(self, nodes: int, directory: Path, cpus: set[int] | None) -> None:
+        self.nodes, self.directory, self.cpus = nodes, directory, cpus
+        self.servers: list[ServerProcess] = []
+        self.redis_pid: int | None = None
+        self._redis: EmbeddedRedis | None = None
+        self._pg: EmbeddedPostgres | None = None
+
+    def start(self) -> None:
+        redis_url, database_url = os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL")
+        try:
+            if redis_url is None:
+                self._redis = EmbeddedRedis(self.directory / "redis")
+                redis_url = self._redis.start()
+                self.redis_pid = next(iter(processes_under(self.directory / "redis")), None)
+            if database_url is None:
+                self._pg = EmbeddedPostgres(self.directory / "pg")
+                database_url = self._pg.start()
+        except RuntimeError as exc:  # EngineError
+            raise RuntimeError(f"engines: {exc}") from exc
+        env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": database_url,
+               "STUDYVERSE_REDIS_PREFIX": f"bench{os.getpid()}x{time.monotonic_ns()}:",
+               "STUDYVERSE_JWT_SECRET": "bench-" + "x" * 40,
+               "STUDYVERSE_WEB_CLIENT_BUILD": "false"}
+        studyverse = str(Path(sys.executable).with_name("studyverse"))
+        for n in range(self.nodes):
+            port, data = free_port(), self.directory / f"node{n}"
+            server = ServerProcess([studyverse, "serve", "--port", str(port), "--data-dir",
+                                    str(data)], port=port, data_dir=data,
+                                   log_path=self.directory / f"node{n}.log", cpus=self.cpus,
+                                   env=env)
+            self.servers.append(server)
+            server.start()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        pg, self._pg = self._pg, None
+        if pg is not None:
+            pg.stop()
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            redis.stop()
+
+    def __enter__(self) -> NodeCluster:
         try:
             self.start()
         except BaseException:

@@ -1,11 +1,16 @@
 """Relay benchmark: N lean clients in rooms streaming a real recording, one row per N.
 
 ``python -m loadtests.relay_bench --clients 100,200,300 --seconds 20 [--room-size 5]
-[--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive] [--deflate]``
+[--nodes 1] [--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive] [--deflate]``
 
 For each N: a fresh server subprocess (``studyverse serve`` with embedded Redis/Postgres
 under a temporary directory, or ``REDIS_URL``/``DATABASE_URL`` from the environment; with
 ``--naive`` the per-frame relay of ``loadtests.naive_relay``) pinned to ``--server-cpu``;
+with ``--nodes K`` > 1, K ``studyverse serve`` nodes, all pinned to ``--server-cpu``, on one
+Redis + Postgres (embedded ones started by this tool, or the environment's;
+``loadtests.procs.NodeCluster``), and member i of every room connects to node i % K, so a
+frame reaches the room's members on other nodes only through the room's Redis channel
+(``game_server.frame_bus``);
 with ``--deflate`` the clients offer permessage-deflate as browsers do (the server then
 compresses every message it sends and inflates every one it gets);
 N guests in N / room-size rooms; W worker processes pinned to ``--bots-cpu`` connect them
@@ -17,11 +22,19 @@ measured, and report. Columns:
   within 2 s after the window (latest-value-wins, so supersession is not loss)
 - recv/s: distinct frames a recipient got per sender per second (30 = none superseded)
 - p50/p99: end-to-end latency in ms, capture (sender's monotonic clock) to receipt
-- srv CPU: server process CPU over the window, % of one core (utime + stime, /proc)
-- srv RSS: server resident memory at the end of the window, MiB
+- srv CPU: server process CPU over the window, % of one core (utime + stime, /proc); with
+  several nodes the sum over the nodes (each node's in nodeCPU%)
+- srv RSS: server resident memory at the end of the window, MiB; several nodes: the sum
 - bot CPU: all workers' CPU, % of one core; near 100 x (bot cores) the bots, not the
   server, are the limit and latencies include the bots' own queueing
 - drop: clients that failed to join or were disconnected
+- rdsCPU%: the embedded Redis process's CPU over the window, % of one core ("-" with
+  ``REDIS_URL``); it runs on the bots' CPUs (it inherits the affinity of its parent)
+- nodeCPU%: each node's share of srv CPU ("-" for one node)
+
+With several nodes the row ends with the nodes' frame bus counters over the whole run
+(``/metrics``): frames published to and received from the room channels, and received
+batches dropped as stale. End-to-end latency then includes the Redis hop.
 
 Each N takes about 15 s + warm-up + seconds. Exits 1 only if no N could run.
 """
@@ -30,25 +43,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from loadtests.bench_worker import WorkerSpec, worker_main
-from loadtests.procs import ServerProcess, cpu_seconds, free_port, rss_mb
+from loadtests.procs import (
+    NodeCluster,
+    ServerProcess,
+    cpu_seconds,
+    free_port,
+    processes_under,
+    rss_mb,
+)
 from loadtests.stats import LatencyHistogram
 
 GRACE_S = 2.0
 HEADER = (f"{'clients':>7} {'rooms':>5} {'expected':>9} {'delivered':>9} {'deliv%':>7} "
           f"{'recv/s':>6} {'p50ms':>6} {'p99ms':>6} {'srvCPU%':>7} {'srvRSS':>7} "
-          f"{'botCPU%':>7} {'drop':>4}")
+          f"{'botCPU%':>7} {'drop':>4} {'rdsCPU%':>7} {'nodeCPU%':>9}")
+BUS_COUNTERS = ("published", "received", "stale")
 
 
 async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any],
@@ -108,24 +131,49 @@ def _sleep_until(t: float) -> None:
     time.sleep(max(0.0, t - time.monotonic()))
 
 
+def bus_counters(base_url: str) -> dict[str, int]:
+    """A node's frame bus frame counters from ``/metrics``: ``{published, received, stale}``
+    (frames, since the node started). Raises OSError if ``/metrics`` does not answer."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = dict.fromkeys(BUS_COUNTERS, 0)
+    for line in text.splitlines():
+        for name in BUS_COUNTERS:
+            if line.startswith(f"studyverse_bus_frames_{name}_total{{"):
+                found[name] += int(float(line.rsplit(" ", 1)[1]))
+    return found
+
+
+def _servers(stack: contextlib.ExitStack, args: argparse.Namespace, tmp: Path
+             ) -> tuple[list[ServerProcess], int | None]:
+    """Start the node(s) under ``tmp``, stopped when ``stack`` closes: (nodes, embedded
+    Redis pid or None)."""
+    if args.nodes > 1:
+        cluster = stack.enter_context(NodeCluster(args.nodes, tmp, args.server_cpu))
+        return cluster.servers, cluster.redis_pid
+    port = free_port()
+    server = stack.enter_context(ServerProcess(
+        _server_argv(args.naive, port, tmp / "data"), port=port, data_dir=tmp / "data",
+        log_path=tmp / "server.log", cpus=args.server_cpu))
+    return [server], next(iter(processes_under(tmp / "data" / "redis")), None)
+
+
 def run_one(n: int, args: argparse.Namespace) -> str:
     """Run one N end to end and return its table row. Raises RuntimeError on failure."""
     rooms_n = n // args.room_size
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
-    port = free_port()
-    server = ServerProcess(_server_argv(args.naive, port, tmp / "data"), port=port,
-                           data_dir=tmp / "data", log_path=tmp / "server.log",
-                           cpus=args.server_cpu)
     ctx = multiprocessing.get_context("spawn")
     procs: list[Any] = []
+    bus: dict[str, int] = {}
     try:
-        with server:
-            rooms = asyncio.run(make_rooms(server.base_url, rooms_n, args.room_size,
-                                           args.naive))
+        with contextlib.ExitStack() as stack:
+            servers, redis_pid = _servers(stack, args, tmp)
+            urls = [s.base_url for s in servers]
+            rooms = asyncio.run(make_rooms(urls[0], rooms_n, args.room_size, args.naive))
             pipes = []
             for w in range(args.workers):
                 parent, child = ctx.Pipe()
-                spec = WorkerSpec(w, server.base_url, rooms[w::args.workers], args.recording,
+                spec = WorkerSpec(w, urls, rooms[w::args.workers], args.recording,
                                   args.fps, args.bots_cpu, args.naive, args.deflate)
                 proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
                 proc.start()
@@ -140,22 +188,30 @@ def run_one(n: int, args: argparse.Namespace) -> str:
             t0 = time.monotonic() + 1.0
             for p in pipes:
                 p.send(("go", t0, args.warmup, args.seconds, GRACE_S))
-            pids = [server.pid] + [r["pid"] for r in ready]
+            # nodes, then the workers, then Redis (if embedded)
+            pids = [s.pid for s in servers] + [r["pid"] for r in ready] + (
+                [redis_pid] if redis_pid is not None else [])
             _sleep_until(t0 + args.warmup)
             w0, cpu0 = time.monotonic(), [cpu_seconds(pid) for pid in pids]
             _sleep_until(t0 + args.warmup + args.seconds)
             w1, cpu1 = time.monotonic(), [cpu_seconds(pid) for pid in pids]
-            rss = rss_mb(server.pid)
+            rss = sum(rss_mb(s.pid) for s in servers)
             results = [_recv(p, "result", GRACE_S + 60) for p in pipes]
+            if len(servers) > 1:
+                for url in urls:
+                    for k, v in bus_counters(url).items():
+                        bus[k] = bus.get(k, 0) + v
     finally:
         for proc in procs:
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
-        server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     span = w1 - w0
     busy = [(b - a) / span * 100.0 for a, b in zip(cpu0, cpu1, strict=True)]
+    nodes_busy, bots_busy = busy[:len(servers)], busy[len(servers):len(servers) + len(ready)]
+    redis_busy = f"{busy[-1]:>7.1f}" if redis_pid is not None else f"{'-':>7}"
+    per_node = "/".join(f"{b:.0f}" for b in nodes_busy) if len(servers) > 1 else "-"
     hist = LatencyHistogram()
     for r in results:
         hist.merge(LatencyHistogram.from_sparse(r["hist"]))
@@ -166,11 +222,14 @@ def run_one(n: int, args: argparse.Namespace) -> str:
     recv = sum(r["received"] for r in results) / max(pairs, 1) / args.seconds
     notes = [f"{k}={v}" for r in results for k, v in r["server_errors"].items()]
     notes += [f"bot ticks skipped={s}" for s in [sum(r["skipped_ticks"] for r in results)] if s]
+    if bus:
+        notes.append("bus frames " + " ".join(f"{k}={bus[k]}" for k in BUS_COUNTERS))
     p50, p99 = hist.percentile(0.5), hist.percentile(0.99)
     row = (f"{rooms_n * args.room_size:>7} {rooms_n:>5} {expected:>9} {delivered:>9} "
            f"{100.0 * delivered / max(expected, 1):>6.2f}% {recv:>6.1f} "
            f"{p50 if p50 is not None else -1:>6.0f} {p99 if p99 is not None else -1:>6.0f} "
-           f"{busy[0]:>7.1f} {rss:>7.1f} {sum(busy[1:]):>7.1f} {dropped:>4}")
+           f"{sum(nodes_busy):>7.1f} {rss:>7.1f} {sum(bots_busy):>7.1f} {dropped:>4} "
+           f"{redis_busy} {per_node:>9}")
     return row + (f"  ({', '.join(notes)})" if notes else "")
 
 
@@ -185,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=3.0, help="streaming before the window, s")
     p.add_argument("--room-size", type=int, default=5, help="members per room")
     p.add_argument("--fps", type=float, default=30.0, help="frames/s per client")
+    p.add_argument("--nodes", type=int, default=1,
+                   help="server nodes on one Redis + Postgres; each room's members are "
+                        "split over them (member i -> node i %% nodes)")
     default_bots = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)) if c != 0)
     p.add_argument("--server-cpu", type=_cpus, default={0}, help="CPUs for the server")
     p.add_argument("--bots-cpu", type=_cpus, default=_cpus(default_bots),
@@ -197,9 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.room_size < 2 or args.workers < 1 or args.seconds <= 0 or args.fps <= 0:
         p.error("--room-size >= 2, --workers >= 1, --seconds and --fps > 0")
+    if args.nodes < 1:
+        p.error("--nodes must be >= 1")
+    if args.naive and args.nodes > 1:
+        p.error("--naive runs one node only: the naive relay has no cross-node frame bus "
+                "(drop --naive or use --nodes 1)")
     if args.bots_cpu:
         os.sched_setaffinity(0, args.bots_cpu)  # keep this process off the server's core
     target = "naive python-socketio relay" if args.naive else "studyverse serve"
+    if args.nodes > 1:
+        target = (f"{args.nodes} studyverse serve nodes on one Redis + Postgres, every "
+                  f"room's members split over them (member i -> node i % {args.nodes}); "
+                  "srv CPU and RSS summed over the nodes")
     print(f"relay_bench: {target}; server CPUs {sorted(args.server_cpu or [])}, bot CPUs "
           f"{sorted(args.bots_cpu or [])} x {args.workers} worker(s); rooms of "
           f"{args.room_size} at {args.fps:g} fps; warm-up {args.warmup:g} s, window "

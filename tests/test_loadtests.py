@@ -10,8 +10,11 @@ import sys
 from game_server.config import REPO_ROOT
 
 
-def run(*argv: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+def run(*argv: str, services: bool = False) -> str:
+    """Run ``python -m argv`` and return its stdout; fails on a non-zero exit. The tool gets
+    the embedded engines unless ``services`` (then REDIS_URL/DATABASE_URL pass through)."""
+    env = {k: v for k, v in os.environ.items()
+           if services or k not in ("REDIS_URL", "DATABASE_URL")}
     done = subprocess.run([sys.executable, "-m", *argv], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -28,3 +31,19 @@ def test_join_storm_small() -> None:
 def test_idle_memory_small() -> None:
     out = run("loadtests.idle_memory", "--clients", "40")
     assert "40 joined (idle members)" in out and "KB per idle client target" in out, out
+
+
+def test_relay_bench_two_nodes_small() -> None:
+    """Every room's members split over 2 nodes (private Redis prefix, so the environment's
+    services are safe to share): everyone joins, frames arrive, and they crossed the nodes
+    through the frame bus. Delivery and latency figures are not checked (not a timed test)."""
+    out = run("loadtests.relay_bench", "--clients", "10", "--seconds", "3", "--warmup", "1",
+              "--nodes", "2", services=True)
+    assert "2 studyverse serve nodes" in out, out
+    row = out.strip().splitlines()[-1]
+    fields = row.split()
+    assert fields[:2] == ["10", "2"] and "failed" not in row, out
+    expected, delivered, drop = int(fields[2]), int(fields[3]), int(fields[11])
+    assert expected > 0 and delivered > 0 and drop == 0, out
+    received = int(row.split("bus frames ")[1].split()[1].removeprefix("received="))
+    assert received > 0, out
