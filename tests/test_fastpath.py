@@ -55,6 +55,9 @@ PINNED_SOURCES = {
     "engineio.async_socket.AsyncSocket.send": "0437276ccba7ab09",
     "engineio.async_socket.AsyncSocket.receive": "a91ae36ec2fb5340",
     "engineio.async_socket.AsyncSocket.close": "faa2e93902543244",
+    "engineio.async_socket.AsyncSocket._send_ping": "67db82a704ea49d0",
+    "engineio.async_socket.AsyncSocket.schedule_ping": "fe316639159cd70d",
+    "engineio.base_socket.BaseSocket.__init__": "8532b631a4dc815f",
     "engineio.async_server.AsyncServer._handle_connect": "5bd7edc1d1ae115a",
     "engineio.async_drivers.aiohttp.WebSocket": "96fbcb0d1f45694a",
     "socketio.async_server.AsyncServer._handle_eio_message": "bef50fc0e1635921",
@@ -342,6 +345,46 @@ async def test_loop_delivers_and_cuts_off_a_client_that_stops_answering_pings(
         assert len(gone) == 1 and gone[0][1] in (server.reason.PING_TIMEOUT,
                                                  server.reason.TRANSPORT_CLOSE)
         assert not getattr(server, "links", {})
+    finally:
+        await server.shutdown()
+        await runner.cleanup()
+
+
+async def test_an_idle_lean_connection_holds_no_task_and_still_pings() -> None:
+    """Between packets a lean connection has no writer task and no ping task (a loop
+    timer sends the PING), yet pings keep coming every ping_interval, packets the server
+    sends arrive in order, and the environ is trimmed to ENVIRON_KEPT."""
+    server = LeanEngineServer(async_mode="aiohttp", transports=["websocket"],
+                              ping_interval=0.3, ping_timeout=2)
+    environs: list[dict[str, Any]] = []
+
+    async def on_connect(sid: str, environ: dict[str, Any]) -> None:
+        environs.append(environ)
+
+    server.on("connect", on_connect)
+    runner, url = await _engineio_app(server)
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(url + "&x=1") as ws:
+            assert (await ws.receive_str()).startswith("0")
+            sid = next(iter(server.sockets))
+            link = server.links[sid]
+            t0 = time.monotonic()
+            for _ in range(3):
+                assert await ws.receive_str(timeout=2) == "2"
+                await ws.send_str("3")
+                await _wait(lambda: link.writer is None, 1)
+                busy = [t for t in asyncio.all_tasks()
+                        if t.get_coro().__qualname__ in (  # type: ignore[union-attr]
+                            "_drain", "AsyncSocket._send_ping", "_write_queue")]
+                assert not busy
+            assert 0.8 < time.monotonic() - t0 < 2.5  # three pings ~0.3 s apart
+            for word in ("a", "b", "c"):
+                await server.send(sid, word)
+            assert [await ws.receive_str(timeout=2) for _ in range(3)] == ["4a", "4b", "4c"]
+        await _wait(lambda: not server.sockets, 3)
+        environ = environs[0]
+        assert set(environ) <= fastpath.ENVIRON_KEPT and "aiohttp.request" not in environ
+        assert "x=1" in environ["QUERY_STRING"]
     finally:
         await server.shutdown()
         await runner.cleanup()
