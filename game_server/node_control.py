@@ -136,6 +136,7 @@ class NodeControl:
         self.node_id = node_id
         self.ack_timeout_s = ack_timeout_s
         self.listening = asyncio.Event()  # set while the channel is subscribed
+        self.client_id: int | None = None  # Redis CLIENT ID of the subscription (logged)
         self._waits: dict[str, _Wait] = {}
         self.stats: Counter[str] = Counter()
 
@@ -200,15 +201,27 @@ class NodeControl:
             stop_if_cancelled()  # a cancel swallowed by a library still stops the loop
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
+                await pubsub.connect()  # type: ignore[no-untyped-call]
+                connection: Any = pubsub.connection
+                await connection.send_command("CLIENT", "ID")
+                self.client_id = int(await connection.read_response())
                 await pubsub.subscribe(self.channel)
-                self.listening.set()
-                delays = retry_delays()
+                # Redis answers in order: once the PING's pong is back, the subscription is
+                # active and every later publish reaches this node (redis-py 8 on RESP3 does
+                # not hand out the subscribe confirmation itself)
+                await pubsub.ping()
                 while True:
                     stop_if_cancelled()
                     msg = await pubsub.get_message(ignore_subscribe_messages=True,
                                                    timeout=LISTEN_POLL_S)
-                    if msg is not None and msg.get("type") == "message":
+                    kind = None if msg is None else msg.get("type")
+                    if kind == "message":
                         await self._receive(msg["data"])
+                    elif kind == "pong" and not self.listening.is_set():
+                        self.listening.set()
+                        delays = retry_delays()
+                        logger.info("node control subscribed", extra={
+                            "node_id": self.node_id, "redis_client_id": self.client_id})
             except asyncio.CancelledError:
                 raise
             except Exception:

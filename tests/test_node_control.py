@@ -2,7 +2,8 @@
 one Postgres, real Socket.IO clients. Logging out through node A closes the user's sockets
 on node B; deleting an account through A closes the user's sockets on B; deleting a room
 (its owner's account deletion) tells its members and spectators on B and closes them.
-Other users' sockets stay connected."""
+Other users' sockets stay connected. A node whose control subscription is killed in Redis
+subscribes again and keeps acting on requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from game_server.config import Settings
 from game_server.deps import DEPS
@@ -146,3 +148,31 @@ async def test_deleting_a_room_closes_its_sockets_on_b(
     assert not elsewhere_b.of("error")
     status, _ = await api.call("GET", f"/api/rooms/{room_id}")
     assert status == 404
+
+
+async def test_a_node_resubscribes_after_losing_its_redis_connection(
+        server: RunningServer, node_b: RunningServer, api: Api,
+        sio_clients: list[SioClient], redis: aioredis.Redis) -> None:
+    control_b = node_b.app[DEPS].node_control
+    channel = control_b.channel
+
+    async def subscribers() -> int:
+        return int(dict(await redis.pubsub_numsub(channel))[channel.encode()])
+
+    killed = control_b.client_id
+    assert await subscribers() == 2 and killed is not None
+    assert await redis.client_kill_filter(_id=killed) == 1
+    async with asyncio.timeout(5):  # B subscribes again (RETRY_DELAYS_S)
+        while not (control_b.listening.is_set() and control_b.client_id != killed):
+            await asyncio.sleep(0.02)
+    assert control_b.stats["control_listener_errors"] == 1
+    assert await subscribers() == 2
+    leaver = await guest(api, "Leaver")
+    on_b = await connect(node_b.base_url, leaver["access_token"], sio_clients)
+    status, _ = await api.call("POST", "/api/auth/logout",
+                               {"refresh_token": leaver["refresh_token"]},
+                               leaver["access_token"])
+    assert status == 204
+    async with asyncio.timeout(5):
+        await on_b.disconnected.wait()
+    assert control_stats(server).get("control_ack_timeouts", 0) == 0
