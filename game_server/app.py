@@ -226,7 +226,7 @@ async def _services(app: web.Application, settings: Settings,
             "awards": lambda: awards.stats, "interruptions": lambda: interruptions.stats,
             "ghosts": lambda: recorder.stats, "replay": lambda: replay.stats,
             "frame_bus": lambda: frame_bus.stats, "frame_sender": lambda: sender.stats,
-            "nodes": lambda: node_presence.stats,
+            "nodes": lambda: node_presence.stats, "node_control": lambda: node_control.stats,
         }, gauges={
             "connected_clients": ("Socket.IO connections on this node",
                                   lambda: len(namespace.connections) if namespace else 0),
