@@ -281,8 +281,9 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         same (``_ping_due``) without a task and its coroutine (~0.8 KB per connection).
         Returns None for those (engine.io ignores the result there)."""
         if getattr(target, "__func__", None) is _SEND_PING and not args and not kwargs:
+            bound: Any = target  # AsyncSocket._send_ping bound to its socket
             asyncio.get_running_loop().call_later(self.ping_interval, _ping_due,
-                                                  target.__self__)
+                                                  bound.__self__)
             return None
         return super().start_background_task(target, *args, **kwargs)  # type: ignore[no-any-return]
 
