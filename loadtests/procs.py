@@ -21,6 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import redis
+
 from game_server.engines import EmbeddedPostgres, EmbeddedRedis
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -169,8 +171,9 @@ class NodeCluster:
     ones started here under ``directory`` (they inherit this process's CPU affinity, as a
     single server's own embedded engines do). Every node gets the same JWT key (a token
     from one node is valid on all), a Redis key prefix private to this run, and is pinned to
-    ``cpus``. ``servers``: the nodes in start order; ``redis_pid``: the embedded Redis
-    process, None with an external one. ``start`` raises RuntimeError (engine or node failed
+    ``cpus``; the run's keys are deleted from an external Redis at ``stop``. ``servers``: the
+    nodes in start order; ``redis_pid``: the embedded Redis process, None with an external
+    one. ``start`` raises RuntimeError (engine or node failed
     to start, with the node's log tail); ``stop`` is idempotent and stops everything."""
 
     def __init__(self, nodes: int, directory: Path, cpus: set[int] | None) -> None:
@@ -179,6 +182,8 @@ class NodeCluster:
         self.redis_pid: int | None = None
         self._redis: EmbeddedRedis | None = None
         self._pg: EmbeddedPostgres | None = None
+        self._redis_url: str | None = None  # set by start
+        self._prefix = ""
 
     def start(self) -> None:
         redis_url, database_url = os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL")
@@ -192,8 +197,9 @@ class NodeCluster:
                 database_url = self._pg.start()
         except RuntimeError as exc:  # EngineError
             raise RuntimeError(f"engines: {exc}") from exc
+        self._redis_url, self._prefix = redis_url, f"bench{os.getpid()}x{time.monotonic_ns()}:"
         env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": database_url,
-               "STUDYVERSE_REDIS_PREFIX": f"bench{os.getpid()}x{time.monotonic_ns()}:",
+               "STUDYVERSE_REDIS_PREFIX": self._prefix,
                "STUDYVERSE_JWT_SECRET": "bench-" + "x" * 40,
                "STUDYVERSE_WEB_CLIENT_BUILD": "false"}
         studyverse = str(Path(sys.executable).with_name("studyverse"))
@@ -209,12 +215,20 @@ class NodeCluster:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+        url, self._redis_url = self._redis_url, None
+        if url is not None and self._redis is None:  # a shared Redis: leave no keys behind
+            with contextlib.suppress(redis.RedisError, OSError):
+                client = redis.Redis.from_url(url)
+                keys = list(client.scan_iter(match=f"{self._prefix}*", count=1000))
+                for i in range(0, len(keys), 1000):
+                    client.unlink(*keys[i:i + 1000])
+                client.close()
         pg, self._pg = self._pg, None
         if pg is not None:
             pg.stop()
-        redis, self._redis = self._redis, None
-        if redis is not None:
-            redis.stop()
+        engine, self._redis = self._redis, None
+        if engine is not None:
+            engine.stop()
 
     def __enter__(self) -> NodeCluster:
         try:
