@@ -15,6 +15,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -245,7 +246,8 @@ async def _services(app: web.Application, settings: Settings,
         }))
         presence = node_presence = NodePresence(
             redis, KeySpace(settings.redis_prefix), store, relay, namespace.members_dropped,
-            node_id=node_id, heartbeat_s=settings.node_heartbeat_s, ttl_s=settings.node_ttl_s,
+            node_id=node_id, on_reaped=partial(namespace.disconnect_all, "node_reaped"),
+            heartbeat_s=settings.node_heartbeat_s, ttl_s=settings.node_ttl_s,
             reap_s=settings.node_reap_s)
         await node_presence.beat()  # alive before the first client arrives
         tasks = [asyncio.create_task(relay.run(), name="relay-tick"),

@@ -17,6 +17,13 @@ window ends (``on_dropped`` tells the room and schedules that sweep). The dead n
 leases need nothing: they expire within their TTL and a node with members of the room takes
 the room over at its next tick (fenced, so no tick is applied twice).
 
+A node that was only cut off (a network partition, a Redis outage, a frozen process) and
+comes back after it was reaped finds out at its next beat: its entry in ``nodes`` is new
+again (ZADD adds it: only the reaper removes it). Its members were marked dropped and its
+room set deleted while its clients stayed connected to it, so its view and Redis disagree.
+It calls ``on_reaped`` (the app tells every client to reconnect: they resume their kept
+slots with their tokens, as after a drain) so Redis is again the one truth.
+
 A clean shutdown removes the node's own entries (:meth:`NodePresence.close`): its sockets
 were closed by then, so their members dropped through the normal path.
 """
@@ -41,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 MembersDropped = Callable[[str, list[Member]], Awaitable[None]]
 """``on_dropped(room_id, members)``: a dead node's members of the room were marked dropped."""
+Reaped = Callable[[], Awaitable[None]]
+"""``on_reaped()``: this node was reaped while it was alive (module docstring)."""
 
 ROOMS_TTL_S = 7 * 24 * 3600  # a node's room set outlives any node; refreshed every beat
 REAP_CLAIM_MS = 60_000
@@ -51,13 +60,15 @@ class NodePresence:
 
     def __init__(self, redis: aioredis.Redis, keys: KeySpace, store: RoomStore,
                  relay: FrameRelay, on_dropped: MembersDropped, *, node_id: str,
-                 heartbeat_s: float = 2.0, ttl_s: float = 10.0, reap_s: float = 5.0,
+                 on_reaped: Reaped | None = None, heartbeat_s: float = 2.0,
+                 ttl_s: float = 10.0, reap_s: float = 5.0,
                  clock_ms: Callable[[], float] = lambda: time.time() * 1000.0) -> None:
         if not heartbeat_s < ttl_s:
             raise ValueError("the heartbeat must be shorter than the node TTL")
         self._redis, self._keys, self._store = redis, keys, store
-        self._on_dropped = on_dropped
+        self._on_dropped, self._on_reaped = on_dropped, on_reaped
         self.node_id = node_id
+        self._beats = 0  # successful beats
         self.heartbeat_s, self.ttl_s, self.reap_s = heartbeat_s, ttl_s, reap_s
         self._clock_ms = clock_ms
         self._opened: set[str] = set()
@@ -73,8 +84,9 @@ class NodePresence:
         self._wake.set()
 
     # -- heartbeat --------------------------------------------------------------------------
-    async def beat(self) -> None:
-        """Renew the heartbeat and write the room changes since the last beat."""
+    async def beat(self) -> bool:
+        """Renew the heartbeat and write the room changes since the last beat. True when
+        this node had been reaped since its last successful beat (module docstring)."""
         k, now = self._keys, int(self._clock_ms())
         opened, self._opened = self._opened, set()
         closed, self._closed = self._closed, set()
@@ -88,12 +100,19 @@ class NodePresence:
                 if closed:
                     pipe.srem(rooms, *closed)
                 pipe.expire(rooms, ROOMS_TTL_S)
-                await pipe.execute()
+                added = (await pipe.execute())[1]
         except BaseException:
             self._opened |= opened - self._closed  # write them with the next beat
             self._closed |= closed - self._opened
             raise
         self.stats["heartbeats"] += 1
+        self._beats += 1
+        if added and self._beats > 1:
+            self.stats["reaped_while_alive"] += 1
+            logger.warning("this node was reaped while alive; its clients reconnect",
+                           extra={"node_id": self.node_id})
+            return True
+        return False
 
     async def run_heartbeat(self) -> None:
         """Beat every ``heartbeat_s``, and at once when the node's rooms change; cancelled
@@ -102,7 +121,8 @@ class NodePresence:
             stop_if_cancelled()
             self._wake.clear()
             try:
-                await self.beat()
+                if await self.beat() and self._on_reaped is not None:
+                    await self._on_reaped()
             except asyncio.CancelledError:
                 raise
             except Exception:

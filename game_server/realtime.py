@@ -226,17 +226,17 @@ class StudyNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                          "since_ms": now_ms(), "connected": False},
                         room=sio_room(drop.room_id))
 
-    async def disconnect_all(self) -> None:
-        """Drain this node (shutdown): tell every socket to reconnect (``server_shutdown
-        {reason: "shutdown", retry_in_ms}``, jittered over ``DRAIN_JITTER_MS`` so a node's
-        clients do not land on the others at once; a server-side disconnect is not retried
-        by socket.io clients on their own), then close it. Members keep their slots for the
-        resume window, so they resume with their tokens on another node or here after a
-        restart."""
+    async def disconnect_all(self, reason: str = "shutdown") -> None:
+        """Drain this node: tell every socket to reconnect (``server_shutdown {reason,
+        retry_in_ms}``, jittered over ``DRAIN_JITTER_MS`` so a node's clients do not land
+        on the others at once; a server-side disconnect is not retried by socket.io clients
+        on their own), then close it. Members keep their slots for the resume window, so
+        they resume with their tokens on another node, or here. ``reason``: "shutdown"
+        (SIGTERM) or "node_reaped" (this node was reaped while alive, see node_presence)."""
         sids = list(self.connections)
         for sid in sids:
             with contextlib.suppress(Exception):  # a socket closing meanwhile
-                await self.emit("server_shutdown", {"reason": "shutdown",
+                await self.emit("server_shutdown", {"reason": reason,
                                               "retry_in_ms": secrets.randbelow(DRAIN_JITTER_MS)},
                                 to=sid)
         for sid in sids:

@@ -129,3 +129,68 @@ async def test_a_killed_nodes_members_resume_elsewhere_or_are_swept(
             assert sorted(m["display_name"] for m in members) == ["Owner", "Stays"]
     finally:
         await b.stop()
+
+
+async def test_a_node_reaped_while_alive_sends_its_clients_back_to_resume(
+        server_settings: dict[str, Any], api: Api, sio_clients: list[SioClient],
+        redis: aioredis.Redis, redis_prefix: str, tmp_path: Path) -> None:
+    """Node A is frozen (SIGSTOP: as cut off as a node that lost Redis) past its TTL, so
+    the reaper on B marks its member dropped while the member's socket to A stays open.
+    When A runs again its next heartbeat finds it was reaped: it tells its clients
+    ``server_shutdown {reason: "node_reaped"}`` and closes them; the member resumes with
+    its token and keeps its slot, and is not swept when the resume window ends."""
+    server_settings.update(NODE)
+    b = await start_server(Settings(**server_settings, node_id="node-b"))
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": server_settings["redis_url"],
+           "DATABASE_URL": server_settings["database_url"],
+           "STUDYVERSE_REDIS_PREFIX": redis_prefix,
+           "STUDYVERSE_JWT_SECRET": server_settings["jwt_secret"],
+           "STUDYVERSE_NODE_ID": "node-a", "STUDYVERSE_WEB_CLIENT_BUILD": "false",
+           "STUDYVERSE_LOG_LEVEL": "WARNING",
+           **{f"STUDYVERSE_{k.upper()}": str(v) for k, v in NODE.items()}}
+    studyverse = Path(sys.executable).with_name("studyverse")
+    node_a = ServerProcess([str(studyverse), "serve", "--port", str(port), "--data-dir",
+                            str(tmp_path / "a")], port=port, data_dir=tmp_path / "a",
+                           log_path=tmp_path / "a.log", cpus=None, env=env)
+    keys = KeySpace(redis_prefix)
+    try:
+        with node_a:
+            owner_token, _ = await api.guest("Owner")
+            room_id = await api.room(owner_token)
+            owner = SioClient()
+            sio_clients.append(owner)
+            await owner.connect(b.base_url, owner_token)
+            assert (await owner.call("room_join", {"room_id": room_id}))["ok"]
+            frozen, token, ack = await guest_on(node_a.base_url, api, sio_clients, "Frozen",
+                                                room_id)
+            slot = ack["slot"]
+            os.kill(node_a.pid, signal.SIGSTOP)
+            try:
+                await owner.wait_for("member_state", lambda d: d["slot"] == slot
+                                     and d["connected"] is False, timeout=6)
+                async with asyncio.timeout(2):  # the reaper is done with node A
+                    while b"node-a" in await redis.zrange(keys.nodes(), 0, -1):
+                        await asyncio.sleep(0.05)
+                assert not frozen.disconnected.is_set()  # A's socket is still open
+            finally:
+                os.kill(node_a.pid, signal.SIGCONT)
+            told = await frozen.wait_for("server_shutdown", timeout=5)
+            assert told["reason"] == "node_reaped" and 0 <= told["retry_in_ms"] < 5000
+            await asyncio.wait_for(frozen.disconnected.wait(), 5)
+
+            back = SioClient()
+            sio_clients.append(back)
+            await back.connect(node_a.base_url, token)  # A is alive again: back to it
+            again = await back.call("room_join", {"room_id": room_id,
+                                                  "resume_token": ack["resume_token"]})
+            assert again["ok"] and again["resumed"] is True and again["slot"] == slot, again
+            await owner.wait_for("member_joined", lambda d: d["slot"] == slot, timeout=5)
+            await asyncio.sleep(NODE["resume_window_s"] + 1)  # past the reaper's sweep
+            assert not [d for d in owner.of("member_left") if d["slot"] == slot]
+            members = (await api.call("GET", f"/api/rooms/{room_id}",
+                                      token=owner_token))[1]["members"]
+            assert sorted(m["display_name"] for m in members) == ["Frozen", "Owner"]
+            assert room_id.encode() in await redis.smembers(keys.node_rooms("node-a"))
+    finally:
+        await b.stop()
