@@ -1,7 +1,8 @@
 """Relay benchmark: N lean clients in rooms streaming a real recording, one row per N.
 
 ``python -m loadtests.relay_bench --clients 100,200,300 --seconds 20 [--room-size 5]
-[--nodes 1] [--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive] [--deflate]``
+[--nodes 1] [--server-cpu 0 --bots-cpu 1] [--workers W] [--warmup 3] [--naive]
+[--versus-naive] [--deflate]``
 
 For each N: a fresh server subprocess (``studyverse serve`` with embedded Redis/Postgres
 under a temporary directory, or ``REDIS_URL``/``DATABASE_URL`` from the environment; with
@@ -35,6 +36,10 @@ measured, and report. Columns:
 With several nodes the row ends with the nodes' frame bus counters over the whole run
 (``/metrics``): frames published to and received from the room channels, and received
 batches dropped as stale. End-to-end latency then includes the Redis hop.
+
+``--versus-naive`` runs each N twice, against one ``studyverse serve`` node and against the
+naive relay, rows labelled ``ours`` and ``naive``, and ends with the largest N each held
+within issue 7's target (>= 99 % delivered, p99 < 100 ms) and their ratio.
 
 Each N takes about 15 s + warm-up + seconds. Exits 1 only if no N could run.
 """
@@ -158,8 +163,9 @@ def _servers(stack: contextlib.ExitStack, args: argparse.Namespace, tmp: Path
     return [server], next(iter(processes_under(tmp / "data" / "redis")), None)
 
 
-def run_one(n: int, args: argparse.Namespace) -> str:
-    """Run one N end to end and return its table row. Raises RuntimeError on failure."""
+def run_one(n: int, args: argparse.Namespace) -> tuple[str, float, float | None]:
+    """Run one N end to end: (its table row, delivered %, p99 ms or None). Raises
+    RuntimeError on failure."""
     rooms_n = n // args.room_size
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
     ctx = multiprocessing.get_context("spawn")
@@ -230,7 +236,13 @@ def run_one(n: int, args: argparse.Namespace) -> str:
            f"{p50 if p50 is not None else -1:>6.0f} {p99 if p99 is not None else -1:>6.0f} "
            f"{sum(nodes_busy):>7.1f} {rss:>7.1f} {sum(bots_busy):>7.1f} {dropped:>4} "
            f"{redis_busy} {per_node:>9}")
-    return row + (f"  ({', '.join(notes)})" if notes else "")
+    return (row + (f"  ({', '.join(notes)})" if notes else ""),
+            100.0 * delivered / max(expected, 1), p99)
+
+
+def meets_target(delivered_pct: float, p99_ms: float | None) -> bool:
+    """Issue 7's per-N relay target: >= 99 % delivered and p99 latency < 100 ms."""
+    return delivered_pct >= 99.0 and p99_ms is not None and p99_ms < 100.0
 
 
 def _cpus(text: str) -> set[int] | None:
@@ -256,11 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--naive", action="store_true", help="bench loadtests.naive_relay instead")
     p.add_argument("--deflate", action="store_true",
                    help="clients offer permessage-deflate, as browsers do")
+    p.add_argument("--versus-naive", action="store_true",
+                   help="side by side: each N against studyverse serve, then against the "
+                        "naive python-socketio relay, and the largest N each holds")
     args = p.parse_args(argv)
     if args.room_size < 2 or args.workers < 1 or args.seconds <= 0 or args.fps <= 0:
         p.error("--room-size >= 2, --workers >= 1, --seconds and --fps > 0")
     if args.nodes < 1:
         p.error("--nodes must be >= 1")
+    if args.versus_naive and (args.naive or args.nodes > 1):
+        p.error("--versus-naive compares one studyverse node with the naive relay: "
+                "drop --naive and --nodes")
     if args.naive and args.nodes > 1:
         p.error("--naive runs one node only: the naive relay has no cross-node frame bus "
                 "(drop --naive or use --nodes 1)")
@@ -275,14 +293,30 @@ def main(argv: list[str] | None = None) -> int:
           f"{sorted(args.bots_cpu or [])} x {args.workers} worker(s); rooms of "
           f"{args.room_size} at {args.fps:g} fps; warm-up {args.warmup:g} s, window "
           f"{args.seconds:g} s", flush=True)
-    print(HEADER, flush=True)
+    relays = [("ours", False), ("naive", True)] if args.versus_naive else [("", args.naive)]
+
+    def label(name: str) -> str:
+        return f"{name:<6}" if args.versus_naive else ""
+
+    print(label("relay") + HEADER, flush=True)
     ran = 0
+    held: dict[str, int] = {name: 0 for name, _ in relays}
     for n in (int(c) for c in args.clients.split(",")):
-        try:
-            print(run_one(n, args), flush=True)
-            ran += 1
-        except (RuntimeError, OSError, aiohttp.ClientError) as exc:
-            print(f"{n:>7} failed: {exc}", flush=True)
+        for name, naive in relays:
+            try:
+                row, delivered_pct, p99 = run_one(n, argparse.Namespace(
+                    **{**vars(args), "naive": naive}))
+                print(label(name) + row, flush=True)
+                ran += 1
+                if meets_target(delivered_pct, p99):
+                    held[name] = max(held[name], n)
+            except (RuntimeError, OSError, aiohttp.ClientError) as exc:
+                print(f"{label(name)}{n:>7} failed: {exc}", flush=True)
+    if args.versus_naive:
+        ours, naive_n = held["ours"], held["naive"]
+        ratio = f"{ours / naive_n:.1f}x" if naive_n else "n/a (the naive relay held none)"
+        print(f"largest N with >= 99 % delivered and p99 < 100 ms: studyverse {ours}, naive "
+              f"python-socketio {naive_n}; ratio {ratio}", flush=True)
     return 0 if ran else 1
 
 

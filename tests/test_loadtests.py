@@ -47,3 +47,13 @@ def test_relay_bench_two_nodes_small() -> None:
     assert expected > 0 and delivered > 0 and drop == 0, out
     received = int(row.split("bus frames ")[1].split()[1].removeprefix("received="))
     assert received > 0, out
+
+
+def test_relay_bench_side_by_side_with_the_naive_relay() -> None:
+    """--versus-naive: one row per relay per N, then the summary line with both figures."""
+    out = run("loadtests.relay_bench", "--clients", "10", "--seconds", "2", "--warmup", "1",
+              "--versus-naive")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("ours", "naive"))]
+    assert [r[:3] for r in rows] == [["ours", "10", "2"], ["naive", "10", "2"]], out
+    assert all(int(r[4]) > 0 and "failed" not in r for r in rows), out
+    assert "largest N with >= 99 % delivered and p99 < 100 ms: studyverse" in out, out
