@@ -305,6 +305,10 @@ class ReplayWatcher:
                 pos = w.position(at)
                 await self._emit_until(w, int(pos))
                 if pos >= w.duration_ms:
+                    # over before it is told: a replay_control answering replay_ended
+                    # must find nothing to control (the emit below awaits Redis)
+                    if self._watches.get(w.sid) is w:
+                        del self._watches[w.sid]
                     await self._send(w.sid, "replay_ended",
                                      {"recording_id": str(w.tracks[0].rec.id)})
                     self.stats["replays_ended"] += 1
