@@ -12,6 +12,9 @@ route through it is shorter:
   clients are still cut off after ``ping_interval + ping_timeout`` s of silence, by one
   re-armed timer per connection (``WsLink``) instead of a timeout per message; the
   ping-timeout check on sends and in engine.io's service task is untouched.
+- While that loop waits in ``ws.receive()`` with nothing queued, a binary message is handled
+  as aiohttp's parser produces it (``game_server.ws_feed.FeedQueue``, ``_feeder``): no future
+  and no task wake-up per inbound frame (relay_bench 1,300 clients: 99 -> 88 % of a core).
 - ``FastServer`` recognises ``frame`` events right after the msgpack decode and calls the
   namespace's plain callable ``on_frame(sid, data) -> Awaitable | None``, after the same
   sid mapping and connected-namespace check python-socketio makes. Everything else (acks,
@@ -43,6 +46,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio.msgpack_packet import MsgPackPacket
 
 from game_server.send_queue import SendQueue
+from game_server.ws_feed import FeedQueue, LeanWebSocketResponse
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +173,18 @@ async def serve_websocket(sock: Any, ws: web.WebSocketResponse,
     max_size = server.max_http_buffer_size
     binary, text = WSMsgType.BINARY, WSMsgType.TEXT
     loop = asyncio.get_running_loop()
+    feed: FeedQueue | None = getattr(ws, "feed", None)
+    if feed is not None and fast is not None:
+        feed.on_binary = _feeder(server, sid, link, fast, feed, loop)
     try:
         while True:
+            if feed is not None:
+                feed.idle = True  # binary messages may be handled as they are parsed
             msg = await ws.receive()
+            if feed is not None:
+                feed.idle = False
+                if feed.pending is not None:  # an earlier message's violation, say
+                    await feed.pending  # never raises (_logged)
             link.last_rx = loop.time()
             kind, data = msg.type, msg.data
             if kind is binary:
@@ -200,6 +213,8 @@ async def serve_websocket(sock: Any, ws: web.WebSocketResponse,
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 break
     finally:
+        if feed is not None:
+            feed.on_binary, feed.idle = None, False
         link.stop()
         links.pop(sid, None)
         if link.expired:
@@ -231,6 +246,39 @@ def trim_environ(environ: dict[str, Any]) -> None:
     environ.update(kept)
 
 
+async def _logged(server: Any, done: Awaitable[Any]) -> None:
+    try:
+        await done
+    except Exception:  # as engine.io does: log, keep the connection
+        server.logger.exception("message async handler error")
+
+
+def _feeder(server: Any, sid: str, link: WsLink, fast: FastMessage, feed: FeedQueue,
+            loop: asyncio.AbstractEventLoop) -> Callable[[bytes], bool]:
+    """The ``FeedQueue.on_binary`` of one connection: a ``frame`` event handled as it is
+    parsed (``fast_message``), as ``serve_websocket`` would; False for anything else (an
+    oversized message, other events), which then takes the loop. What is left to await
+    (a violation's error event) runs as ``feed.pending``."""
+    max_size = server.max_http_buffer_size
+
+    def on_binary(data: bytes) -> bool:
+        if len(data) > max_size:
+            return False
+        link.last_rx = loop.time()
+        try:
+            done = fast(sid, data)
+        except Exception:  # as engine.io does: log, keep the connection
+            server.logger.exception("message async handler error")
+            return True
+        if done is False:
+            return False
+        if done is not True:
+            feed.run_pending(_logged(server, done))  # the loop awaits it before its next
+        return True
+
+    return on_binary
+
+
 class LeanWebSocket:
     """engine.io aiohttp websocket driver running ``serve_websocket``; a socket that is
     upgrading from long-polling keeps engine.io's own handler (its handshake differs)."""
@@ -244,7 +292,7 @@ class LeanWebSocket:
             return await eio_aiohttp.WebSocket(self.handler, self.server)(environ)  # type: ignore[no-any-return]
         request: web.Request = environ["aiohttp.request"]
         trim_environ(environ)
-        ws = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size,
+        ws = LeanWebSocketResponse(max_msg_size=self.server.max_http_buffer_size,
                                    compress=self.server.websocket_compress)
         await ws.prepare(request)
         await serve_websocket(sock, ws, request.transport)

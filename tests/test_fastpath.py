@@ -66,6 +66,8 @@ PINNED_SOURCES = {
     "socketio.base_manager.BaseManager.sid_from_eio_sid": "15467098a36bcd71",
     "socketio.base_manager.BaseManager.eio_sid_from_sid": "b0c0aeb5430d5248",
     "socketio.msgpack_packet.MsgPackPacket": "5d56cfefcd1c2449",
+    # aiohttp 3.14: game_server.ws_feed.LeanWebSocketResponse._post_start mirrors it
+    "aiohttp.web_ws.WebSocketResponse._post_start": "5537cb3f2ecae6ed",
 }
 
 
