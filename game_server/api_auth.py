@@ -147,5 +147,5 @@ async def logout(request: web.Request) -> web.Response:
     identity = authenticate(request, deps)
     body = await parse(request, RefreshBody)
     await deps.accounts.logout(identity.user_id, body.refresh_token)
-    await deps.disconnect_user(str(identity.user_id), "logout")
+    await deps.node_control.disconnect_user(str(identity.user_id), "logout")
     return web.Response(status=204)

@@ -106,7 +106,8 @@ async def delete_me(request: web.Request) -> web.Response:
     user_id = str(identity.user_id)
     stats: Counter[str] = Counter()
     # every node's sockets of the user (those of nodes answering in time are counted)
-    stats["sockets_closed"] = await deps.disconnect_user(user_id, "account_deleted")
+    stats["sockets_closed"] = await deps.node_control.disconnect_user(
+        user_id, "account_deleted")
     await deps.namespace.interruptions.drain(timeout_s=2)
     recordings = await GhostRepo(deps.pool).ids_of(identity.user_id)
     erased = await PrivacyRepo(deps.pool).erase(identity.user_id)

@@ -218,7 +218,7 @@ async def _services(app: web.Application, settings: Settings,
         app[DEPS] = Deps(settings, node_id, redis, pool, namespace.issuer, users,
                          rooms, relay, sio, namespace, game, accounts=accounts,
                          limiter=RateLimiter(redis, settings.redis_prefix),
-                         disconnect_user=node_control.disconnect_user, progress=progress,
+                         progress=progress,
                          keys=KeySpace(settings.redis_prefix), frame_bus=frame_bus,
                          node_control=node_control)
         app[REGISTRY] = make_registry(MetricSources(node_id, counters={

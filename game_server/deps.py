@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -15,7 +14,7 @@ from game_server.auth import TokenIssuer
 from game_server.config import Settings
 from game_server.frame_bus import FrameBus
 from game_server.game import GameService
-from game_server.node_control import NodeControl, Reason
+from game_server.node_control import NodeControl
 from game_server.progress_repo import ProgressRepo
 from game_server.rate_limit import RateLimiter
 from game_server.realtime import StudyNamespace
@@ -40,12 +39,10 @@ class Deps:
     game: GameService
     accounts: AccountService
     limiter: RateLimiter
-    # (user_id, reason): closes the user's sockets on every node (NodeControl.disconnect_user)
-    disconnect_user: Callable[[str, Reason], Awaitable[int]]
     progress: ProgressRepo
     keys: KeySpace  # every Redis key name (rooms.keys)
     frame_bus: FrameBus  # cross-node frames (game_server.frame_bus)
-    node_control: NodeControl  # cross-node logout and room close (game_server.node_control)
+    node_control: NodeControl  # a user's or a room's sockets closed on every node
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -148,13 +148,14 @@ async def _drain(link: WsLink) -> None:
         await ws.close()
 
 
-async def serve_websocket(sock: Any, ws: web.WebSocketResponse,
+async def serve_websocket(sock: Any, ws: LeanWebSocketResponse,
                           transport: asyncio.Transport | None) -> None:
     """Run one engine.io websocket connection (a prepared ``ws``) until it ends.
 
     Same contract as ``AsyncSocket._websocket_handler`` for a direct websocket connect:
-    packets from the socket's queue go out through a writer task, binary messages go to
-    the ``message`` handler (through ``server.fast_message`` first when set), text
+    packets from the socket's queue go out through a writer task started while there are
+    any, binary messages go to the ``message`` handler (``frame`` events through
+    ``server.fast_message`` when set, as they are parsed when the loop is idle), text
     packets (pong, close, text messages) through ``sock.receive``. Ends on close, error,
     an oversized message or ``ping_interval + ping_timeout`` s of silence, then closes the
     socket with reason ``TRANSPORT_CLOSE`` (its disconnect handler runs once).
@@ -173,32 +174,28 @@ async def serve_websocket(sock: Any, ws: web.WebSocketResponse,
     max_size = server.max_http_buffer_size
     binary, text = WSMsgType.BINARY, WSMsgType.TEXT
     loop = asyncio.get_running_loop()
-    feed: FeedQueue | None = getattr(ws, "feed", None)
-    if feed is not None and fast is not None:
-        feed.on_binary = _feeder(server, sid, link, fast, feed, loop)
+    feed = ws.feed
+    assert feed is not None  # made by prepare()
+    take = feed.on_binary = _feeder(server, sid, link, fast, feed, loop) \
+        if fast is not None else None
     try:
         while True:
-            if feed is not None:
-                feed.idle = True  # binary messages may be handled as they are parsed
+            feed.idle = True  # a frame may be handled as it is parsed (take)
             msg = await ws.receive()
-            if feed is not None:
-                feed.idle = False
-                if feed.pending is not None:  # an earlier message's violation, say
-                    await feed.pending  # never raises (_logged)
+            feed.idle = False
+            if feed.pending is not None:  # what an earlier frame left (a violation, say)
+                await feed.pending  # never raises (_logged)
             link.last_rx = loop.time()
             kind, data = msg.type, msg.data
             if kind is binary:
                 if len(data) > max_size:
                     break
-                try:
-                    done = fast(sid, data) if fast is not None else False
-                    if done is False:
+                if take is None or not take(data):
+                    try:
                         await server._trigger_event("message", sid, data,
                                                     run_async=server.async_handlers)
-                    elif done is not True:
-                        await done
-                except Exception:  # as engine.io does: log, keep the connection
-                    server.logger.exception("message async handler error")
+                    except Exception:  # as engine.io does: log, keep the connection
+                        server.logger.exception("message async handler error")
             elif kind is text:
                 if len(data) > max_size:
                     break
@@ -213,8 +210,7 @@ async def serve_websocket(sock: Any, ws: web.WebSocketResponse,
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 break
     finally:
-        if feed is not None:
-            feed.on_binary, feed.idle = None, False
+        feed.on_binary, feed.idle = None, False
         link.stop()
         links.pop(sid, None)
         if link.expired:
@@ -255,10 +251,11 @@ async def _logged(server: Any, done: Awaitable[Any]) -> None:
 
 def _feeder(server: Any, sid: str, link: WsLink, fast: FastMessage, feed: FeedQueue,
             loop: asyncio.AbstractEventLoop) -> Callable[[bytes], bool]:
-    """The ``FeedQueue.on_binary`` of one connection: a ``frame`` event handled as it is
-    parsed (``fast_message``), as ``serve_websocket`` would; False for anything else (an
-    oversized message, other events), which then takes the loop. What is left to await
-    (a violation's error event) runs as ``feed.pending``."""
+    """One connection's ``take(data) -> bool``, its ``FeedQueue.on_binary`` and its loop's
+    first try at a binary message: a ``frame`` event handled by ``fast_message``; False
+    for anything else (an oversized message, other events), which then takes the normal
+    path. What is left to await (a violation's error event) runs as ``feed.pending``,
+    which the loop awaits before its next message."""
     max_size = server.max_http_buffer_size
 
     def on_binary(data: bytes) -> bool:
@@ -273,7 +270,7 @@ def _feeder(server: Any, sid: str, link: WsLink, fast: FastMessage, feed: FeedQu
         if done is False:
             return False
         if done is not True:
-            feed.run_pending(_logged(server, done))  # the loop awaits it before its next
+            feed.run_pending(_logged(server, done))
         return True
 
     return on_binary

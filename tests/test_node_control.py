@@ -106,7 +106,8 @@ async def test_account_deletion_on_a_closes_the_users_socket_on_b(
     on_b, ack = await join_room(node_b.base_url, api, sio_clients, room_id, "Doomed",
                                 token=doomed["access_token"])
 
-    n = await server.app[DEPS].disconnect_user("nobody", "logout")  # a user with no sockets
+    # a user with no sockets
+    n = await server.app[DEPS].node_control.disconnect_user("nobody", "logout")
     assert n == 0
     status, _ = await api.call("DELETE", "/api/me", {"confirm": "DELETE"},
                                doomed["access_token"])

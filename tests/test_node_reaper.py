@@ -30,6 +30,24 @@ pytestmark = pytest.mark.services
 NODE = {"node_heartbeat_s": 0.3, "node_ttl_s": 1.5, "node_reap_s": 0.3, "resume_window_s": 4}
 
 
+def node_a_process(server_settings: dict[str, Any], redis_prefix: str,
+                   tmp_path: Path) -> ServerProcess:
+    """Node A: a real ``studyverse serve`` (not started) on the test server's Redis and
+    Postgres, with the short node timings of ``NODE``."""
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": server_settings["redis_url"],
+           "DATABASE_URL": server_settings["database_url"],
+           "STUDYVERSE_REDIS_PREFIX": redis_prefix,
+           "STUDYVERSE_JWT_SECRET": server_settings["jwt_secret"],
+           "STUDYVERSE_NODE_ID": "node-a", "STUDYVERSE_WEB_CLIENT_BUILD": "false",
+           "STUDYVERSE_LOG_LEVEL": "WARNING",
+           **{f"STUDYVERSE_{k.upper()}": str(v) for k, v in NODE.items()}}
+    studyverse = Path(sys.executable).with_name("studyverse")
+    return ServerProcess([str(studyverse), "serve", "--port", str(port), "--data-dir",
+                          str(tmp_path / "a")], port=port, data_dir=tmp_path / "a",
+                         log_path=tmp_path / "a.log", cpus=None, env=env)
+
+
 async def guest_on(base_url: str, api: Api, made: list[SioClient], name: str,
                    room_id: str) -> tuple[SioClient, str, dict[str, Any]]:
     token, _ = await api.guest(name)
@@ -46,18 +64,7 @@ async def test_a_killed_nodes_members_resume_elsewhere_or_are_swept(
         redis: aioredis.Redis, redis_prefix: str, tmp_path: Path) -> None:
     server_settings.update(NODE, timer_focus_choices_min=(), timer_min_phase_s=0.2)
     b = await start_server(Settings(**server_settings, node_id="node-b"))
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": server_settings["redis_url"],
-           "DATABASE_URL": server_settings["database_url"],
-           "STUDYVERSE_REDIS_PREFIX": redis_prefix,
-           "STUDYVERSE_JWT_SECRET": server_settings["jwt_secret"],
-           "STUDYVERSE_NODE_ID": "node-a", "STUDYVERSE_WEB_CLIENT_BUILD": "false",
-           "STUDYVERSE_LOG_LEVEL": "WARNING",
-           **{f"STUDYVERSE_{k.upper()}": str(v) for k, v in NODE.items()}}
-    studyverse = Path(sys.executable).with_name("studyverse")
-    node_a = ServerProcess([str(studyverse), "serve", "--port", str(port), "--data-dir",
-                            str(tmp_path / "a")], port=port, data_dir=tmp_path / "a",
-                           log_path=tmp_path / "a.log", cpus=None, env=env)
+    node_a = node_a_process(server_settings, redis_prefix, tmp_path)
     keys = KeySpace(redis_prefix)
     try:
         with node_a:
@@ -141,18 +148,7 @@ async def test_a_node_reaped_while_alive_sends_its_clients_back_to_resume(
     its token and keeps its slot, and is not swept when the resume window ends."""
     server_settings.update(NODE)
     b = await start_server(Settings(**server_settings, node_id="node-b"))
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": server_settings["redis_url"],
-           "DATABASE_URL": server_settings["database_url"],
-           "STUDYVERSE_REDIS_PREFIX": redis_prefix,
-           "STUDYVERSE_JWT_SECRET": server_settings["jwt_secret"],
-           "STUDYVERSE_NODE_ID": "node-a", "STUDYVERSE_WEB_CLIENT_BUILD": "false",
-           "STUDYVERSE_LOG_LEVEL": "WARNING",
-           **{f"STUDYVERSE_{k.upper()}": str(v) for k, v in NODE.items()}}
-    studyverse = Path(sys.executable).with_name("studyverse")
-    node_a = ServerProcess([str(studyverse), "serve", "--port", str(port), "--data-dir",
-                            str(tmp_path / "a")], port=port, data_dir=tmp_path / "a",
-                           log_path=tmp_path / "a.log", cpus=None, env=env)
+    node_a = node_a_process(server_settings, redis_prefix, tmp_path)
     keys = KeySpace(redis_prefix)
     try:
         with node_a:
